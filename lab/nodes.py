@@ -1,0 +1,217 @@
+"""The remote nodes: SSH (fabric) with pinned host keys, retries while they boot, parallel runs.
+
+Host keys are trusted on first contact and recorded in `.lab/<name>/known_hosts`; any later
+mismatch is a hard error. Transport failures (a node rebooting, sshd restarting) are retried by
+reconnecting and re-running the command: every command we send is idempotent.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import paramiko
+from fabric import Connection
+from invoke.exceptions import CommandTimedOut
+from paramiko.ssh_exception import BadHostKeyException, NoValidConnectionsError, SSHException
+
+from lab.errors import LabError, RemoteCommandError
+from lab.waiting import retrying, wait_until
+
+T = TypeVar("T")
+TRANSPORT_ERRORS = (NoValidConnectionsError, socket.error, EOFError, SSHException, TimeoutError)
+CONNECT_TIMEOUT = 5.0
+
+
+class HostKeyMismatch(LabError):
+    """The node's host key is not the one recorded at first contact."""
+
+
+@dataclass
+class CommandResult:
+    node: str
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class _RecordFirstKey(paramiko.MissingHostKeyPolicy):
+    """Trust on first use: record the key in our own known_hosts file, never the user's."""
+
+    def __init__(self, known_hosts: Path, lock: threading.Lock) -> None:
+        self.known_hosts = known_hosts
+        self.lock = lock
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        with self.lock:
+            keys = paramiko.HostKeys()
+            if self.known_hosts.exists():
+                keys.load(str(self.known_hosts))
+            keys.add(hostname, key.get_name(), key)
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            keys.save(str(self.known_hosts))
+            self.known_hosts.chmod(0o600)
+
+
+_KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+class Node:
+    """One lab host reachable over SSH."""
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        *,
+        user: str,
+        port: int,
+        key_file: Path,
+        known_hosts: Path,
+        connect_deadline: float = 600.0,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.user = user
+        self.port = port
+        self.key_file = key_file
+        self.known_hosts = known_hosts
+        self.connect_deadline = connect_deadline
+        self._connection: Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"Node({self.name}@{self.address}:{self.port})"
+
+    # -- connecting --------------------------------------------------------------------------
+    def _open(self) -> Connection:
+        connection = Connection(
+            self.address,
+            user=self.user,
+            port=self.port,
+            connect_timeout=CONNECT_TIMEOUT,
+            connect_kwargs={
+                "key_filename": str(self.key_file),
+                "look_for_keys": False,
+                "allow_agent": False,
+                "banner_timeout": CONNECT_TIMEOUT,
+                "auth_timeout": CONNECT_TIMEOUT,
+            },
+        )
+        client = connection.client
+        client.get_host_keys().clear()
+        if self.known_hosts.exists():
+            client.load_host_keys(str(self.known_hosts))
+        client.set_missing_host_key_policy(_RecordFirstKey(self.known_hosts, _KNOWN_HOSTS_LOCK))
+        try:
+            connection.open()
+        except BadHostKeyException as error:
+            connection.close()
+            raise HostKeyMismatch(
+                f"{self.name} ({self.address}) presented a different SSH host key than at first "
+                f"contact ({error.key.get_name()} {error.key.get_base64()[:16]}…)",
+                f"if the node was really replaced, remove its line from {self.known_hosts}; "
+                "otherwise do not connect: someone may be intercepting the connection",
+            ) from None
+        return connection
+
+    def connect(self, on_wait: Callable[[str], None] | None = None) -> None:
+        """Connect, retrying while the node boots, until the connect deadline."""
+        if self._connection is not None and self._connection.is_connected:
+            return
+
+        def attempt() -> Connection:
+            return self._open()
+
+        self._connection = wait_until(
+            attempt,
+            timeout=self.connect_deadline,
+            interval=2.0,
+            what=f"SSH on {self.name} ({self.address}:{self.port})",
+            retry_on=TRANSPORT_ERRORS,
+            on_wait=(lambda waited: on_wait(f"waiting for SSH on {self.name} ({waited:.0f}s)"))
+            if on_wait
+            else None,
+            hint="check that the instance is running and that your IP is in the lab's SSH CIDR",
+        )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # -- running -----------------------------------------------------------------------------
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+    ) -> CommandResult:
+        """Run a shell command; reconnect and re-run it if the transport drops."""
+
+        def once() -> CommandResult:
+            try:
+                self.connect()
+                assert self._connection is not None
+                result = self._connection.run(
+                    command,
+                    hide=True,
+                    warn=True,
+                    in_stream=io.StringIO(stdin) if stdin is not None else False,
+                    timeout=timeout,
+                )
+            except TRANSPORT_ERRORS:
+                self.close()
+                raise
+            return CommandResult(self.name, command, result.exited, result.stdout, result.stderr)
+
+        try:
+            result = retrying(once, attempts=4, retry_on=TRANSPORT_ERRORS, first=0.5, interval=3.0)
+        except CommandTimedOut:
+            self.close()
+            raise LabError(f"{self.name}: `{command[:60]}` took longer than {timeout:.0f}s") from None
+        except TRANSPORT_ERRORS as error:
+            raise LabError(
+                f"{self.name}: lost the SSH connection: {error}", "run the same command again"
+            ) from None
+        if check and not result.ok:
+            raise RemoteCommandError(self.name, command, result.exit_code, result.stderr or result.stdout)
+        return result
+
+    def run_argv(self, argv: Iterable[str], **kwargs: object) -> CommandResult:
+        return self.run(shlex.join(argv), **kwargs)  # type: ignore[arg-type]
+
+
+def in_parallel(nodes: Iterable[Node], work: Callable[[Node], T]) -> dict[str, T]:
+    """Run `work` on every node at once; raise one error naming every node that failed."""
+    nodes = list(nodes)
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        futures = {node.name: pool.submit(work, node) for node in nodes}
+    results: dict[str, T] = {}
+    errors: list[tuple[str, BaseException]] = []
+    for name, future in futures.items():
+        error = future.exception()
+        if error is None:
+            results[name] = future.result()
+        else:
+            errors.append((name, error))
+    if errors:
+        if len(errors) == 1:
+            raise errors[0][1]
+        first = errors[0][1]
+        message = "; ".join(str(e) for _, e in errors)
+        raise LabError(message, getattr(first, "hint", None)) from first
+    return results

@@ -1,0 +1,101 @@
+"""The lab's local state: `.lab/<name>/state.json`, written atomically.
+
+A crash or Ctrl-C while saving leaves either the old file or the new one, never half of one:
+we write a temporary file in the same folder and rename it over the old one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    public_ip: str
+    private_ip: str
+    instance_id: str | None = None
+
+
+@dataclass
+class StepRecord:
+    done: bool
+    seconds: float
+    finished_at: str
+
+
+@dataclass
+class LabState:
+    name: str
+    region: str
+    stack_name: str
+    stack_id: str | None = None
+    owner: str | None = None
+    account: str | None = None
+    ssh_cidr: str | None = None
+    key_name: str | None = None
+    key_file: str | None = None
+    key_created: bool = False
+    created_at: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    steps: dict[str, StepRecord] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def step_done(self, step: str) -> bool:
+        record = self.steps.get(step)
+        return bool(record and record.done)
+
+    def record_step(self, step: str, done: bool, seconds: float) -> None:
+        self.steps[step] = StepRecord(done, round(seconds, 3), now_iso())
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LabState:
+        data = dict(data)
+        data["nodes"] = {k: NodeInfo(**v) for k, v in data.get("nodes", {}).items()}
+        data["steps"] = {k: StepRecord(**v) for k, v in data.get("steps", {}).items()}
+        return cls(**data)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def state_path(lab_dir: Path) -> Path:
+    return lab_dir / "state.json"
+
+
+def load_state(lab_dir: Path) -> LabState | None:
+    path = state_path(lab_dir)
+    if not path.exists():
+        return None
+    return LabState.from_dict(json.loads(path.read_text()))
+
+
+def save_state(lab_dir: Path, state: LabState) -> None:
+    write_private(state_path(lab_dir), state.to_json() + "\n")
+
+
+def write_private(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write `text` to `path` atomically with `mode` from the first byte (no window of 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
