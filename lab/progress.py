@@ -46,7 +46,7 @@ class StepHandle:
 
 class Progress:
     def __init__(self, console: Console | None = None, spinner: bool | None = None) -> None:
-        self.console = console or Console(file=sys.stdout, highlight=False)
+        self.console = console or Console(file=sys.stdout, highlight=False, soft_wrap=True)
         self.spinner = self.console.is_terminal if spinner is None else spinner
 
     @contextmanager

@@ -1,0 +1,80 @@
+"""istioctl and Istio: the pinned istioctl on k3s-s, then the demo profile, then wait for it."""
+
+from __future__ import annotations
+
+import json
+
+from lab.errors import RemoteCommandError
+from lab.steps.base import Step, UpContext
+
+RELEASES = "https://github.com/istio/istio/releases/download"
+ISTIO_DEPLOYMENTS = ("istiod", "istio-ingressgateway", "istio-egressgateway")
+
+
+class Istioctl(Step):
+    name = "istioctl"
+    title = "Installing istioctl"
+
+    def done(self, ctx: UpContext) -> bool:
+        cluster = ctx.cluster
+        result = ctx.node("k3s-s").run(
+            f"test -x {cluster.istioctl_path} && {cluster.istioctl_path} version --remote=false -o json",
+            check=False,
+        )
+        if not result.ok:
+            return False
+        try:
+            return json.loads(result.stdout)["clientVersion"]["version"] == cluster.istio_version
+        except (ValueError, KeyError, TypeError):
+            return False
+
+    def run(self, ctx: UpContext) -> None:
+        version = ctx.cluster.istio_version
+        tarball = f"/tmp/istio-{version}.tar.gz"
+        # The release tarball carries istioctl and samples/addons, both pinned to one version.
+        script = (
+            'case "$(uname -m)" in aarch64|arm64) arch=arm64 ;; *) arch=amd64 ;; esac && '
+            f"curl -fsSL --retry 5 -o {tarball} {RELEASES}/{version}/istio-{version}-linux-$arch.tar.gz && "
+            f"tar -xzf {tarball} -C $HOME"
+        )
+        ctx.node("k3s-s").run(script, timeout=600)
+        ctx.detail(f"istioctl {version} in {ctx.cluster.istio_home}")
+
+
+def available(deployments: dict, names: tuple[str, ...]) -> set[str]:
+    """The named deployments whose Available condition is True."""
+    ready = set()
+    for item in deployments.get("items", []):
+        conditions = {c["type"]: c["status"] for c in item.get("status", {}).get("conditions", [])}
+        if item["metadata"]["name"] in names and conditions.get("Available") == "True":
+            ready.add(item["metadata"]["name"])
+    return ready
+
+
+class Istio(Step):
+    name = "istio"
+    title = "Installing Istio (demo profile)"
+
+    def _deployments(self, ctx: UpContext) -> dict:
+        return ctx.cluster.kubectl_json("get", "deployments", "-n", "istio-system")
+
+    def done(self, ctx: UpContext) -> bool:
+        try:
+            return available(self._deployments(ctx), ISTIO_DEPLOYMENTS) == set(ISTIO_DEPLOYMENTS)
+        except RemoteCommandError:
+            return False
+
+    def run(self, ctx: UpContext) -> None:
+        cluster = ctx.cluster
+        present = {i["metadata"]["name"] for i in self._deployments(ctx).get("items", [])}
+        if not set(ISTIO_DEPLOYMENTS) <= present:
+            # The demo profile keeps access logs on stdout: the scenarios' evidence depends on it.
+            ctx.note("istioctl install --set profile=demo")
+            cluster.istioctl("install", "--set", "profile=demo", "-y", timeout=900)
+        ctx.note("waiting for istiod and both gateways to be Available")
+        cluster.wait(
+            *(f"deployment/{d}" for d in ISTIO_DEPLOYMENTS),
+            condition="Available",
+            namespace="istio-system",
+            timeout=ctx.settings.ready_timeout,
+        )

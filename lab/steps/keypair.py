@@ -1,0 +1,41 @@
+"""key pair: use the user's, or create `lab-<name>` and keep its private key (mode 0600)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lab import TOOLKIT
+from lab.cloud import TAG_CREATED_BY, TAG_NAME
+from lab.errors import LabError
+from lab.state import write_private
+from lab.steps.base import Step, UpContext
+
+
+class KeyPair(Step):
+    name = "key-pair"
+    title = "Preparing the SSH key pair"
+    remote = False
+
+    def done(self, ctx: UpContext) -> bool:
+        settings, state = ctx.settings, ctx.lab.state
+        if settings.key_name:
+            state.key_name, state.key_file, state.key_created = settings.key_name, settings.key_file, False
+            state.key_file = str(Path(settings.key_file or "").expanduser().resolve())
+            return True
+        path = ctx.lab.dir / f"{settings.own_key_name}.pem"
+        return path.exists() and ctx.cloud.key_pair(settings.own_key_name) is not None
+
+    def run(self, ctx: UpContext) -> None:
+        settings, state = ctx.settings, ctx.lab.state
+        name, path = settings.own_key_name, ctx.lab.dir / f"{settings.own_key_name}.pem"
+        existing = ctx.cloud.key_pair(name)
+        if existing is not None:
+            raise LabError(
+                f"key pair '{name}' exists in {settings.region} but its private key is not in {path}",
+                f"delete it (`aws ec2 delete-key-pair --key-name {name}`) or pass --key-name/--key-file",
+            )
+        material = ctx.cloud.create_key_pair(name, {TAG_NAME: settings.name, TAG_CREATED_BY: TOOLKIT})
+        write_private(path, material)
+        state.key_name, state.key_file, state.key_created = name, str(path.resolve()), True
+        ctx.lab.save()
+        ctx.detail(f"created key pair {name}; private key in {path} (mode 0600)")

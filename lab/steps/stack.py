@@ -1,0 +1,126 @@
+"""stack: create the CloudFormation stack (or reuse ours), streaming its events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lab import TOOLKIT
+from lab.cloud import TAG_CREATED_AT, TAG_CREATED_BY, TAG_NAME, TAG_OWNER, Cloud, StackInfo
+from lab.errors import LabError
+from lab.state import NodeInfo, now_iso
+from lab.steps.base import Step, UpContext
+from lab.template import NODE_OUTPUTS, parameters, template_body
+
+CREATE_TIMEOUT = 30 * 60.0
+
+
+class Stack(Step):
+    name = "stack"
+    title = "Creating the CloudFormation stack"
+    remote = False
+
+    def done(self, ctx: UpContext) -> bool:
+        info = ctx.cloud.stack(ctx.lab.state.stack_id or ctx.settings.stack_name)
+        if info is None or info.status != "CREATE_COMPLETE":
+            return False
+        _require_ours(info)
+        record_stack(ctx, info)
+        return True
+
+    def run(self, ctx: UpContext) -> None:
+        cloud, settings, state = ctx.cloud, ctx.settings, ctx.lab.state
+        info = cloud.stack(settings.stack_name)
+        if info is not None:
+            _require_ours(info)
+            if info.status == "ROLLBACK_COMPLETE":
+                ctx.detail(
+                    f"stack {info.name} failed earlier (ROLLBACK_COMPLETE): deleting it to start again"
+                )
+                cloud.delete_stack(info.stack_id)
+                cloud.wait_for_stack(
+                    info.stack_id, done=("DELETE_COMPLETE",), timeout=CREATE_TIMEOUT, on_event=_printer(ctx)
+                )
+                info = None
+            elif info.status not in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE"):
+                raise LabError(
+                    f"stack {info.name} is {info.status}",
+                    "wait for it to settle, or run `invoke down` and then `invoke up`",
+                )
+        if info is None:
+            assert state.key_name and state.ssh_cidr, "preflight and key-pair run first"
+            tags = {
+                TAG_NAME: settings.name,
+                TAG_CREATED_BY: TOOLKIT,
+                TAG_CREATED_AT: now_iso(),
+                TAG_OWNER: state.owner or "unknown",
+            }
+            stack_id = cloud.create_stack(
+                settings.stack_name,
+                template_body(),
+                parameters(settings, state.key_name, state.ssh_cidr),
+                tags,
+            )
+            state.stack_id, state.created_at = stack_id, tags[TAG_CREATED_AT]
+            ctx.lab.save()  # so that Ctrl-C from here on still leaves a lab `down` can find
+        else:
+            state.stack_id = info.stack_id
+        final = cloud.wait_for_stack(
+            state.stack_id, done=("CREATE_COMPLETE",), timeout=CREATE_TIMEOUT, on_event=_printer(ctx)
+        )
+        record_stack(ctx, final)
+
+
+def _require_ours(info: StackInfo) -> None:
+    if not info.ours:
+        raise LabError(
+            f"a stack named {info.name} exists but is not tagged {TAG_CREATED_BY}={TOOLKIT}",
+            "choose another lab name with --name; this toolkit never touches stacks it did not create",
+        )
+
+
+def _printer(ctx: UpContext) -> Callable[[dict[str, Any]], None]:
+    def show(event: dict[str, Any]) -> None:
+        when = event["Timestamp"].strftime("%H:%M:%S")
+        reason = f": {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+        ctx.note(
+            f"{when} {event['ResourceType']} {event['LogicalResourceId']} {event['ResourceStatus']}{reason}"
+        )
+
+    return show
+
+
+def record_stack(ctx: UpContext, info: StackInfo) -> None:
+    """Nodes, addresses and instance ids into the state, from the stack's outputs and resources."""
+    state = ctx.lab.state
+    state.stack_id = info.stack_id
+    state.created_at = state.created_at or info.tags.get(TAG_CREATED_AT) or info.created.isoformat()
+    ids = instance_ids(ctx.cloud, info.stack_id)
+    missing = [name for name, key in NODE_OUTPUTS.items() if f"{key}PublicIp" not in info.outputs]
+    if missing:
+        raise LabError(
+            f"stack {info.name} has no addresses for {', '.join(missing)}", "is the template up to date?"
+        )
+    state.nodes = {
+        name: NodeInfo(name, info.outputs[f"{key}PublicIp"], info.outputs[f"{key}PrivateIp"], ids.get(name))
+        for name, key in NODE_OUTPUTS.items()
+    }
+    ctx.lab.save()
+
+
+def instance_ids(cloud: Cloud, stack_id: str) -> dict[str, str]:
+    """Node name (the instance's Name tag) -> instance id, for the stack's instances."""
+    ids = [
+        r["PhysicalResourceId"]
+        for r in cloud.resources(stack_id)
+        if r["ResourceType"] == "AWS::EC2::Instance"
+    ]
+    if not ids:
+        return {}
+    reply = cloud.ec2.describe_instances(InstanceIds=ids)
+    names: dict[str, str] = {}
+    for reservation in reply["Reservations"]:
+        for instance in reservation["Instances"]:
+            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            names[tags.get("Name", instance["InstanceId"])] = instance["InstanceId"]
+    return names

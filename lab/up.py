@@ -1,0 +1,83 @@
+"""`invoke up`: run the steps in order, each reported with ✓/✗ and its time."""
+
+from __future__ import annotations
+
+import time
+
+from lab import evidence
+from lab.config import Settings
+from lab.errors import LabError, UsageError
+from lab.lab import Lab
+from lab.progress import Progress
+from lab.steps import STEP_NAMES, STEPS, Step, UpContext
+
+
+def up(settings: Settings, until: str | None = None, progress: Progress | None = None) -> Lab:
+    if until is not None and until not in STEP_NAMES:
+        raise UsageError(f"unknown step '{until}'", f"steps: {', '.join(STEP_NAMES)}")
+    progress = progress or Progress()
+    lab = Lab.load_or_new(settings)
+    ctx = UpContext(settings, lab, progress)
+    progress.info(f"Lab '{settings.name}' in {settings.region} (stack {settings.stack_name})")
+    started = time.monotonic()
+    try:
+        for step in STEPS:
+            _run_step(ctx, step)
+            if step.name == until:
+                progress.info(f"Stopped after '{until}' as asked; `invoke up` continues from here.")
+                return lab
+    except KeyboardInterrupt:
+        progress.warn("Interrupted. Nothing was deleted: `invoke up` resumes, `invoke down` removes the lab.")
+        raise
+    finally:
+        ctx.close()
+    _summary(ctx, time.monotonic() - started)
+    return lab
+
+
+def _run_step(ctx: UpContext, step: Step) -> None:
+    lab = ctx.lab
+    with ctx.progress.step(step.title) as handle:
+        ctx.handle = handle
+        try:
+            if step.done(ctx):
+                handle.skip()
+                previous = lab.state.steps.get(step.name)
+                lab.state.record_step(step.name, True, previous.seconds if previous else handle.elapsed)
+            else:
+                step.run(ctx)
+                lab.state.record_step(step.name, True, handle.elapsed)
+        except BaseException as error:
+            lab.state.record_step(step.name, False, handle.elapsed)
+            if lab.state.stack_id:
+                lab.save()
+            if isinstance(error, Exception) and step.remote and lab.state.nodes:
+                handle.note("collecting evidence")
+                bundle = evidence.collect(
+                    ctx.nodes(tuple(lab.state.nodes)), lab.dir, f"step {step.name}: {error}"
+                )
+                raise LabError(
+                    f"step '{step.name}' failed: {error}",
+                    f"evidence in {bundle}; fix the cause and run `invoke up` again to resume",
+                ) from error
+            raise
+        finally:
+            ctx.handle = None
+        if lab.state.stack_id or lab.dir.exists():
+            lab.save()
+
+
+def _summary(ctx: UpContext, seconds: float) -> None:
+    state, out = ctx.lab.state, ctx.progress
+    out.info(f"\nLab '{state.name}' is ready in {seconds:.0f}s.")
+    for name, record in state.steps.items():
+        out.info(f"  {name:<12} {record.seconds:>7.1f}s")
+    server = state.nodes.get("k3s-s")
+    port = state.facts.get("kiali_node_port")
+    if server and port:
+        out.info(
+            f"Kiali: http://{server.public_ip}:{port}/  (open to {state.ssh_cidr} only) or `invoke kiali`"
+        )
+    out.info(
+        "Next: `invoke scenario egress-sni`, `invoke status`, `invoke ssh`, and `invoke down` when you are done."
+    )

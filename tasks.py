@@ -1,0 +1,125 @@
+"""Invoke tasks: parse arguments, call `lab`. Nothing else lives here.
+
+`invoke --list` shows the commands; `invoke --help TASK` shows a task's flags.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import task
+
+from lab import access, cli
+from lab.down import down as lab_down
+from lab.status import plan as lab_plan
+from lab.status import status as lab_status
+from lab.up import up as lab_up
+
+COMMON = {
+    "name": "lab name (default: egress; env LAB_NAME)",
+    "region": "AWS region (default: ap-northeast-2; env LAB_REGION)",
+    "profile": "AWS profile from your AWS config (env AWS_PROFILE)",
+    "debug": "show tracebacks on errors (env LAB_DEBUG=1)",
+}
+
+
+def _help(**extra: str) -> dict[str, str]:
+    return {**COMMON, **extra}
+
+
+def _local_help(**extra: str) -> dict[str, str]:
+    """Help for tasks that act on an existing lab's nodes: no AWS flags."""
+    return {"name": COMMON["name"], "debug": COMMON["debug"], **extra}
+
+
+@task(
+    help=_help(
+        until="stop after this step (preflight, key-pair, stack, ssh, cloud-init, nodes-ready, istioctl, istio, addons, netshoot)",
+        ssh_cidr="CIDR allowed to SSH and reach NodePorts (default: your public IP /32)",
+        allow_wide_ssh="confirm an SSH CIDR wider than /24",
+        key_name="use this existing EC2 key pair (with --key-file)",
+        key_file="private key file of --key-name",
+        instance_type="EC2 instance type of the four nodes (default t3.medium)",
+        k3s_version="k3s version (default v1.30.5+k3s1)",
+        istio_version="Istio version (default 1.23.2)",
+    )
+)
+def up(
+    c,
+    name=None,
+    region=None,
+    profile=None,
+    until=None,
+    ssh_cidr=None,
+    allow_wide_ssh=False,
+    key_name=None,
+    key_file=None,
+    instance_type=None,
+    k3s_version=None,
+    istio_version=None,
+    debug=False,
+):
+    """Create the lab: the k3s stack, Istio (demo profile), Kiali and the netshoot pods."""
+    settings = cli.settings_from(
+        name=name,
+        region=region,
+        profile=profile,
+        ssh_cidr=ssh_cidr,
+        allow_wide_ssh=allow_wide_ssh or None,
+        key_name=key_name,
+        key_file=key_file,
+        instance_type=instance_type,
+        k3s_version=k3s_version,
+        istio_version=istio_version,
+    )
+    cli.run(lambda: lab_up(settings, until=until) and None, debug)
+
+
+@task(help=_help())
+def down(c, name=None, region=None, profile=None, debug=False):
+    """Delete the lab's stack and key pair, prove nothing is left running, archive the local state."""
+    settings = cli.settings_from(name=name, region=region, profile=profile)
+    cli.run(lambda: lab_down(settings), debug)
+
+
+@task(help=_help(all="list every lab stack of this toolkit in the region"))
+def status(c, name=None, region=None, profile=None, all=False, debug=False):
+    """Show the lab's stack, nodes, versions and cost so far."""
+    settings = cli.settings_from(name=name, region=region, profile=profile)
+    cli.run(lambda: lab_status(settings, show_all=all), debug)
+
+
+@task(help=_help(instance_type="EC2 instance type to price (default t3.medium)"))
+def plan(c, name=None, region=None, profile=None, instance_type=None, debug=False):
+    """Show what `up` would create and what it costs per hour; works offline."""
+    settings = cli.settings_from(name=name, region=region, profile=profile, instance_type=instance_type)
+    cli.run(lambda: lab_plan(settings), debug)
+
+
+@task(help=_local_help(node="node name: k3s-s, k3s-w1, k3s-w2 or testpc"))
+def ssh(c, node="k3s-s", name=None, debug=False):
+    """Open a shell on a node (default k3s-s) with the lab's pinned host keys."""
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: access.ssh(settings, node), debug)
+
+
+@task(help=_local_help())
+def kubectl(c, name=None, debug=False):
+    """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`."""
+    args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else ["get", "pods", "-A"]
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: access.kubectl(settings, args), debug)
+
+
+@task(help=_local_help(port="local port of the tunnel (default 20001)"))
+def kiali(c, name=None, port=20001, debug=False):
+    """Open an SSH tunnel to Kiali on localhost:20001 until Ctrl-C."""
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: access.kiali(settings, int(port)), debug)
+
+
+@task(help=_local_help())
+def logs(c, name=None, debug=False):
+    """Collect an evidence bundle (cloud-init, k3s journals, pods, events, Istio logs) from every node."""
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: access.logs(settings), debug)
