@@ -56,7 +56,7 @@ class LabState:
         self.steps[step] = StepRecord(done, round(seconds, 3), now_iso())
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabState:

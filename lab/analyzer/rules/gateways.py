@@ -1,0 +1,131 @@
+"""Checks of Gateways: what they select, which ports they open, who routes through them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from lab.analyzer.findings import Finding
+from lab.analyzer.hosts import overlaps
+from lab.analyzer.model import MESH, Config, gateway_ref
+from lab.analyzer.resources import Resource
+from lab.analyzer.rulebook import Rule, rule
+
+
+def selector_text(gateway: Resource) -> str:
+    selector = gateway.spec.get("selector") or {}
+    return ",".join(f"{k}={v}" for k, v in selector.items()) or "(none: every gateway)"
+
+
+def server_hosts(server: dict[str, Any]) -> list[str]:
+    """A server's hosts without their optional `namespace/` prefix."""
+    return [str(h).split("/", 1)[-1] for h in server.get("hosts") or []]
+
+
+def servers(gateway: Resource) -> Iterator[tuple[int, dict[str, Any]]]:
+    for index, server in enumerate(gateway.spec.get("servers") or []):
+        if isinstance(server, dict) and isinstance((server.get("port") or {}).get("number"), int):
+            yield index, server
+
+
+@rule("KIA1102", "error", "VirtualService names a missing gateway")
+def missing_gateway(config: Config, found: Rule) -> Iterator[Finding]:
+    for vs, name, ref, elsewhere in _unresolved(config):
+        if not (elsewhere and _unqualified(name)):
+            message = f"gateway {ref} does not exist: the routes bound to it apply nowhere"
+            yield found(vs, message, "fix the name (namespace/name) or add the Gateway")
+
+
+@rule("KIA1108", "error", "unqualified gateway name resolves in the wrong namespace")
+def gateway_in_other_namespace(config: Config, found: Rule) -> Iterator[Finding]:
+    for vs, name, ref, elsewhere in _unresolved(config):
+        if elsewhere and _unqualified(name):
+            real = f"{elsewhere[0].namespace}/{elsewhere[0].name}"
+            message = (
+                f"gateway {name} means {ref} (unqualified names are in the VirtualService's "
+                f"namespace), but the Gateway is {real}: the routes bound to it apply nowhere"
+            )
+            yield found(vs, message, f"write {real}")
+
+
+def _unqualified(name: str) -> bool:
+    return "/" not in name and "." not in name
+
+
+def _unresolved(config: Config) -> Iterator[tuple[Resource, str, str, list[Resource]]]:
+    """Gateway names in VirtualServices that match no Gateway, with same-named Gateways."""
+    for vs in config.of_kind("VirtualService"):
+        names = [str(n) for n in vs.spec.get("gateways") or []]
+        for route in config.routes():
+            if route.vs is vs:
+                names += [str(g) for m in route.matches for g in m.get("gateways") or []]
+        for name in dict.fromkeys(names):
+            ref = gateway_ref(name, vs.namespace)
+            ns, _, gw = ref.partition("/")
+            if ref == MESH or config.find("Gateway", ns, gw):
+                continue
+            yield vs, name, ref, [g for g in config.of_kind("Gateway") if g.name == gw]
+
+
+@rule("KIA0302", "warning", "Gateway selector matches no workload")
+def selects_no_workload(config: Config, found: Rule) -> Iterator[Finding]:
+    for gateway in config.of_kind("Gateway"):
+        if not config.gateway_workloads(gateway):
+            message = f"selector {selector_text(gateway)} matches no workload: no proxy serves it"
+            hint = "select a gateway's pod labels (the demo egress gateway: istio=egressgateway)"
+            yield found(gateway, message, hint)
+
+
+@rule("LAB0202", "warning", "Gateway selector matches more than one gateway")
+def selects_several_gateways(config: Config, found: Rule) -> Iterator[Finding]:
+    for gateway in config.of_kind("Gateway"):
+        proxies = [w for w in config.gateway_workloads(gateway) if w.proxy == "gateway"]
+        if len(proxies) > 1:
+            names = ", ".join(f"{w.namespace}/{w.name}" for w in proxies)
+            message = (
+                f"selector {selector_text(gateway)} matches {len(proxies)} gateways ({names}): "
+                "each of them gets these servers"
+            )
+            hint = "give the gateway you mean a distinct pod label and select that"
+            yield found(gateway, message, hint)
+
+
+@rule("IST0162", "warning", "Gateway port not on the gateway Service")
+def port_not_on_service(config: Config, found: Rule) -> Iterator[Finding]:
+    for gateway in config.of_kind("Gateway"):
+        services = {s for w in config.gateway_workloads(gateway) for s in config.services_of(w)}
+        if not services:
+            continue
+        offered = {n for s in services for p in s.ports for n in (p.number, p.target_port)}
+        for _, server in servers(gateway):
+            number = server["port"]["number"]
+            if number not in offered:
+                names = ", ".join(sorted(f"{s.namespace}/{s.name}" for s in services))
+                message = f"server port {number} is not a port or targetPort of {names}"
+                yield found(gateway, message, "use a port the gateway Service exposes")
+
+
+@rule("LAB0201", "error", "PASSTHROUGH server with no tls route bound to the Gateway")
+def passthrough_without_route(config: Config, found: Rule) -> Iterator[Finding]:
+    for gateway in config.of_kind("Gateway"):
+        ref = f"{gateway.namespace}/{gateway.name}"
+        for _, server in servers(gateway):
+            if (server.get("tls") or {}).get("mode") != "PASSTHROUGH":
+                continue
+            number, hosts = server["port"]["number"], server_hosts(server)
+            routed = [
+                r
+                for r in config.routes()
+                if r.kind == "tls"
+                and ref in r.gateways
+                and (not r.match_ports() or number in r.match_ports())
+                and any(overlaps(s, h) for s in r.sni_hosts() for h in hosts)
+            ]
+            if not routed:
+                message = (
+                    f"server port {number} (TLS PASSTHROUGH, hosts {', '.join(hosts)}) has no "
+                    f"VirtualService tls route bound to {ref}: the gateway has no filter chain "
+                    "for this traffic and drops the connection"
+                )
+                hint = f"bind a tls route (gateways [{ref}], port {number}, sniHosts) to it"
+                yield found(gateway, message, hint)

@@ -1,0 +1,93 @@
+"""Assertions on an exec result or on pod logs, and how a failure is shown (expected vs received)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Positive checks are retried until they pass; negative ones ("does not contain") are judged once,
+# on the output that satisfied the positive ones: absence proves nothing before the evidence exists.
+NEGATIVE_KINDS = frozenset({"stdoutNotContains", "notContains"})
+EXEC_KINDS = ("exitCode", "httpStatus", "stdoutContains", "stdoutNotContains", "stdoutMatches")
+LOG_KINDS = ("contains", "matches", "notContains")
+
+_STATUS_LINE = re.compile(r"^HTTP/[0-9.]+ (\d{3})\b", re.MULTILINE)
+_MAX_LINES = 6
+_MAX_LINE = 220
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What a step saw: an exec result (exit code, stdout, stderr) or a log read (stdout only)."""
+
+    stdout: str
+    exit_code: int | None = None
+    stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Assertion:
+    kind: str
+    value: str | int
+    subject: str = "stdout"
+
+    @property
+    def negative(self) -> bool:
+        return self.kind in NEGATIVE_KINDS
+
+    @property
+    def description(self) -> str:
+        v = self.value
+        return {
+            "exitCode": f"exit code is {v}",
+            "httpStatus": f"HTTP status is {v}",
+            "stdoutContains": f"stdout contains {v!r}",
+            "stdoutNotContains": f"stdout does not contain {v!r}",
+            "stdoutMatches": f"stdout matches /{v}/",
+            "contains": f"{self.subject} contains {v!r}",
+            "notContains": f"{self.subject} does not contain {v!r}",
+            "matches": f"{self.subject} has a line matching /{v}/",
+        }[self.kind]
+
+    def check(self, seen: Observed) -> tuple[bool, str]:
+        """(passed, what was received, trimmed for a person to read)."""
+        out = seen.stdout
+        if self.kind == "exitCode":
+            received = f"exit code {seen.exit_code}"
+            if seen.exit_code != 0 and seen.stderr.strip():
+                received += f": {seen.stderr.strip().splitlines()[-1][:_MAX_LINE]}"
+            return seen.exit_code == self.value, received
+        if self.kind == "httpStatus":
+            status = http_status(out)
+            return status == self.value, f"HTTP status {status}" if status else f"no HTTP status in {trim(out)}"
+        if self.kind in ("stdoutContains", "contains"):
+            return str(self.value) in out, trim(out)
+        if self.kind in ("stdoutNotContains", "notContains"):
+            hits = [line for line in out.splitlines() if str(self.value) in line]
+            return not hits, trim("\n".join(hits)) if hits else "not found"
+        pattern = re.compile(str(self.value))
+        if self.kind == "stdoutMatches":
+            return pattern.search(out) is not None, trim(out)
+        return any(pattern.search(line) for line in out.splitlines()), trim(out)
+
+
+def http_status(stdout: str) -> int | None:
+    """The last HTTP status: a `HTTP/1.1 200` line (curl -i / -D -) or a last line of three digits
+    (curl -w '%{http_code}')."""
+    statuses = _STATUS_LINE.findall(stdout)
+    if statuses:
+        return int(statuses[-1])
+    lines = stdout.strip().splitlines()
+    if lines and re.fullmatch(r"\d{3}", lines[-1].strip()):
+        return int(lines[-1].strip())
+    return None
+
+
+def trim(text: str) -> str:
+    """The tail of `text`: the last lines are where the request of interest shows up."""
+    lines = [line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 1] + "…" for line in text.strip().splitlines()]
+    if not lines:
+        return "(empty)"
+    if len(lines) <= _MAX_LINES:
+        return "\n".join(lines)
+    return f"… ({len(lines) - _MAX_LINES} earlier lines)\n" + "\n".join(lines[-_MAX_LINES:])

@@ -1,0 +1,239 @@
+"""Scenario files in, a typed model out: `scenarios/<name>.yaml` plus `manifests/<name>/`.
+
+Loading validates against the JSON Schema first, so every mistake in a scenario file is one line
+naming the file and the field (`scenarios/x.yaml: steps[3].expect: ...`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from lab.errors import LabError
+from lab.scenario.assertions import EXEC_KINDS, LOG_KINDS, Assertion
+from lab.scenario.schema import SCENARIO_SCHEMA
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS_DIR = REPO_ROOT / "scenarios"
+MANIFESTS_DIR = REPO_ROOT / "manifests"
+FORMAT_HINT = "the scenario format is described in lab/scenario/schema.py and the README"
+
+DEFAULT_TIMEOUTS = {"apply": 60.0, "wait": 180.0, "exec": 60.0, "logs": 60.0}
+DEFAULT_CLIENT = {"namespace": "default", "pod": "pod1", "container": "netshoot"}
+DEFAULT_GATEWAYS = ({"namespace": "istio-system", "selector": "istio=egressgateway"},)
+
+
+@dataclass(frozen=True)
+class PodRef:
+    namespace: str
+    pod: str
+    container: str
+
+
+@dataclass(frozen=True)
+class GatewayRef:
+    namespace: str
+    selector: str
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Apply:
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Wait:
+    namespace: str
+    deployment: str | None = None
+    pods: str | None = None
+
+
+@dataclass(frozen=True)
+class Exec:
+    target: PodRef
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Logs:
+    namespace: str
+    container: str
+    selector: str | None = None
+    pod: str | None = None
+
+    @property
+    def subject(self) -> str:
+        source = self.selector if self.selector else f"pod {self.pod}"
+        return f"{self.container} log of {source} in {self.namespace}"
+
+
+Action = Apply | Wait | Exec | Logs
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    action: Action
+    timeout: float
+    assertions: tuple[Assertion, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return type(self.action).__name__.lower()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    teaches: str
+    steps: tuple[Step, ...]
+    path: Path
+    order: int = 1000
+    explains: str = ""
+    references: tuple[str, ...] = ()
+    outbound_policy: str | None = None
+    expected_findings: frozenset[str] = frozenset()
+    preserve: tuple[ObjectRef, ...] = ()
+    client: PodRef = field(default_factory=lambda: PodRef(**DEFAULT_CLIENT))
+    gateways: tuple[GatewayRef, ...] = tuple(GatewayRef(**g) for g in DEFAULT_GATEWAYS)
+
+    @property
+    def manifests(self) -> list[Path]:
+        """Every manifest the scenario applies, in order, each once."""
+        files: list[Path] = []
+        for step in self.steps:
+            if isinstance(step.action, Apply):
+                files += [f for f in step.action.files if f not in files]
+        return files
+
+    @property
+    def assertions(self) -> list[tuple[Step, Assertion]]:
+        return [(step, a) for step in self.steps for a in step.assertions]
+
+
+def load_scenario(path: Path, manifests_dir: Path = MANIFESTS_DIR) -> Scenario:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise LabError(f"{path}: cannot read scenario: {_first_line(error)}", FORMAT_HINT) from None
+    errors = list(Draft202012Validator(SCENARIO_SCHEMA).iter_errors(data))
+    if errors:
+        error = best_match(errors)
+        where = _json_path(error.absolute_path) or "(top level)"
+        raise LabError(f"{path}: {where}: {error.message}", FORMAT_HINT)
+    if data["name"] != path.stem:
+        raise LabError(f"{path}: name: '{data['name']}' must match the file name '{path.stem}'", FORMAT_HINT)
+    return _build(data, path, manifests_dir / data["name"])
+
+
+def _build(data: dict[str, Any], path: Path, manifest_dir: Path) -> Scenario:
+    client = PodRef(**{**DEFAULT_CLIENT, **data.get("client", {})})
+    steps: list[Step] = []
+    seen_exec = False
+    for index, raw in enumerate(data["steps"]):
+        where = f"{path}: steps[{index}]"
+        step = _build_step(raw, client, manifest_dir, where)
+        if isinstance(step.action, Exec):
+            seen_exec = True
+        if isinstance(step.action, Logs) and not seen_exec:
+            raise LabError(f"{where}.logs: a logs step reads logs since the last exec step; none before it", FORMAT_HINT)
+        if any(s.name == step.name for s in steps):
+            raise LabError(f"{where}.name: '{step.name}' is used by an earlier step; names must be unique", FORMAT_HINT)
+        steps.append(step)
+    mesh = data.get("mesh", {})
+    return Scenario(
+        name=data["name"],
+        title=data["title"],
+        teaches=data["teaches"].strip(),
+        explains=data.get("explains", "").strip(),
+        references=tuple(data.get("references", ())),
+        order=data.get("order", 1000),
+        outbound_policy=mesh.get("outboundTrafficPolicy"),
+        expected_findings=frozenset(data.get("expectedFindings", ())),
+        preserve=tuple(ObjectRef(**o) for o in data.get("preserve", ())),
+        client=client,
+        gateways=tuple(GatewayRef(**g) for g in data.get("gateways", DEFAULT_GATEWAYS)),
+        steps=tuple(steps),
+        path=path,
+    )
+
+
+def _build_step(raw: dict[str, Any], client: PodRef, manifest_dir: Path, where: str) -> Step:
+    expect = raw.get("expect", {})
+    action: Action
+    if "apply" in raw:
+        names = [raw["apply"]] if isinstance(raw["apply"], str) else raw["apply"]
+        files = tuple(manifest_dir / name for name in names)
+        for name, file in zip(names, files):
+            if not file.is_file():
+                raise LabError(f"{where}.apply: manifest '{name}' not found in {manifest_dir}", FORMAT_HINT)
+        action, default_name, kinds, subject = Apply(files), f"apply {', '.join(names)}", (), ""
+    elif "wait" in raw:
+        action = Wait(**raw["wait"])
+        what = f"deployment/{action.deployment} Available" if action.deployment else f"pods {action.pods} Ready"
+        default_name, kinds, subject = f"wait for {what} in {action.namespace}", (), ""
+    elif "exec" in raw:
+        spec = raw["exec"]
+        target = PodRef(spec.get("namespace", client.namespace), spec.get("pod", client.pod),
+                        spec.get("container", client.container))
+        action = Exec(target, tuple(spec["command"]))
+        default_name, kinds, subject = f"exec {' '.join(action.command)[:60]}", EXEC_KINDS, "stdout"
+    else:
+        action = Logs(**raw["logs"])
+        default_name, kinds, subject = f"check the {action.subject}", LOG_KINDS, action.subject
+    assertions: list[Assertion] = []
+    for kind in kinds:
+        if kind not in expect:
+            continue
+        values = expect[kind] if isinstance(expect[kind], list) else [expect[kind]]
+        assertions += [Assertion(kind, value, subject) for value in values]
+    timeout = float(raw.get("timeout", DEFAULT_TIMEOUTS[type(action).__name__.lower()]))
+    return Step(raw.get("name", default_name), action, timeout, tuple(assertions))
+
+
+def _json_path(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def load_catalog(scenarios_dir: Path = SCENARIOS_DIR, manifests_dir: Path = MANIFESTS_DIR) -> list[Scenario]:
+    """Every scenario, in the order the course takes them (`order`, then name)."""
+    scenarios = [load_scenario(p, manifests_dir) for p in sorted(scenarios_dir.glob("*.yaml"))]
+    return sorted(scenarios, key=lambda s: (s.order, s.name))
+
+
+def select(catalog: list[Scenario], names: list[str], run_all: bool) -> list[Scenario]:
+    known = {s.name: s for s in catalog}
+    valid = ", ".join(known) or "none"
+    if run_all:
+        if names:
+            raise LabError("give scenario names or --all, not both", f"valid names: {valid}")
+        return catalog
+    if not names:
+        raise LabError("which scenario? give a name or --all", f"valid names: {valid}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise LabError(f"unknown scenario {', '.join(repr(n) for n in unknown)}", f"valid names: {valid}")
+    return [known[n] for n in names]

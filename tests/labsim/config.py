@@ -1,0 +1,117 @@
+"""Settings shared by the simulator's host side and its node tools.
+
+The host side writes them to `labsim.json` in the workdir; every simulated tool reads them back
+(tools run in their own processes, started by sshd, so a file is the only channel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TOOLS_DIR = PACKAGE_DIR / "tools"
+# istioctl is not on the nodes' PATH: only the wrapper inside the release tarball reaches it.
+ISTIOCTL = TOOLS_DIR / "istio" / "istioctl"
+RELEASE_DIR = PACKAGE_DIR / "release"
+EGRESS_FILE = PACKAGE_DIR / "egress.yaml"
+
+SERVER = "k3s-s"
+CLUSTER_NODES = ("k3s-s", "k3s-w1", "k3s-w2")
+EGRESS_MODES = ("gateway", "passthrough", "blocked")
+
+
+@dataclass
+class Delays:
+    """Seconds; each readiness is measured from the previous one, as on a real boot."""
+
+    boot: float = 0.3  # instance running -> sshd up
+    cloud_init: float = 0.5  # boot -> `cloud-init status` done
+    node_ready: float = 0.5  # cloud-init done -> Kubernetes node Ready
+    istio_ready: float = 0.5  # istioctl install -> istiod and gateways Available
+    pod_ready: float = 0.3  # pod created -> Ready
+
+
+@dataclass
+class Faults:
+    sshd_late: dict[str, float] = field(default_factory=dict)  # node -> extra seconds
+    sshd_restart_on: str | None = None  # substring of a command on k3s-s
+    cloud_init_fail: list[str] = field(default_factory=list)  # nodes
+    kubectl_transient: int = 0  # first N `kubectl get nodes` are refused
+    istiod_never_ready: bool = False
+
+
+@dataclass
+class SimConfig:
+    egress: str = "gateway"
+    egress_file: str = str(EGRESS_FILE)
+    delays: Delays = field(default_factory=Delays)
+    faults: Faults = field(default_factory=Faults)
+    # what `istioctl install` waits for readiness when not told (`--readiness-timeout`); real
+    # istioctl waits 5 minutes, which would stall the fault tests.
+    istioctl_readiness_timeout: float = 5.0
+    python: str = sys.executable
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> SimConfig:
+        raw = json.loads(text)
+        return cls(
+            **{k: v for k, v in raw.items() if k not in ("delays", "faults")},
+            delays=Delays(**raw["delays"]),
+            faults=Faults(**raw["faults"]),
+        )
+
+
+class Layout:
+    """Where things live in the workdir."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        return cls(os.environ["LABSIM_DIR"])
+
+    config_file = property(lambda self: self.root / "labsim.json")
+    log_file = property(lambda self: self.root / "commands.jsonl")
+    cluster_file = property(lambda self: self.root / "cluster.json")
+    cluster_lock = property(lambda self: self.root / "cluster.lock")
+    requests_dir = property(lambda self: self.root / "requests")
+    nodes_dir = property(lambda self: self.root / "nodes")
+
+    def node_dir(self, node: str) -> Path:
+        return self.nodes_dir / node
+
+    def node_root(self, node: str) -> Path:
+        """The node's private `/`, for the few absolute paths the tools map (see `sudo`)."""
+        return self.node_dir(node) / "root"
+
+    def node_home(self, node: str) -> Path:
+        return self.node_dir(node) / "home"
+
+    def instance_file(self, node: str) -> Path:
+        """Written when the node boots, removed when its instance goes away."""
+        return self.node_dir(node) / "instance.json"
+
+    def load_config(self) -> SimConfig:
+        return SimConfig.from_json(self.config_file.read_text())
+
+    def instance(self, node: str) -> dict | None:
+        try:
+            return json.loads(self.instance_file(node).read_text())
+        except FileNotFoundError:
+            return None
+
+
+def parse_sshd_late(spec: str) -> tuple[str, float]:
+    """`k3s-w1:2.5` -> ("k3s-w1", 2.5)."""
+    node, _, seconds = spec.partition(":")
+    if not node or not seconds:
+        raise ValueError(f"expected NODE:SECONDS, got {spec!r}")
+    return node, float(seconds)
