@@ -7,6 +7,7 @@ lab.yaml key is the same name in lower case (dashes or underscores).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ K3S_VERSION = "v1.30.5+k3s1"
 ISTIO_VERSION = "1.23.2"
 NETSHOOT_IMAGE = "nicolaka/netshoot:v0.13"
 CONFIG_FILE = "lab.yaml"
+# The name becomes the stack name `lab-<name>`: CloudFormation's own rule, minus the prefix.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,59}")
 
 
 @dataclass
@@ -74,6 +77,12 @@ def load_settings(flags: dict[str, Any] | None = None, config_file: Path | None 
                 values[f.name] = os.environ[var]
                 break
     values.update({k: v for k, v in (flags or {}).items() if v is not None})
+    name = str(values.get("name", Settings.name))
+    if not NAME_PATTERN.fullmatch(name):
+        raise UsageError(
+            f"lab name '{name}' is not valid",
+            "use letters, digits and dashes, starting with a letter or digit (at most 60)",
+        )
     return Settings(
         **{f.name: _coerce(f.name, f.type, values[f.name]) for f in fields(Settings) if f.name in values}
     )

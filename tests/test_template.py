@@ -42,13 +42,13 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def inline_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    groups = resources(template, "AWS::EC2::SecurityGroup").values()
+    return [rule for group in groups for rule in group.get("SecurityGroupIngress", [])]
+
+
 def ingress_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
-    rules = [
-        rule
-        for group in resources(template, "AWS::EC2::SecurityGroup").values()
-        for rule in group.get("SecurityGroupIngress", [])
-    ]
-    return rules + list(resources(template, "AWS::EC2::SecurityGroupIngress").values())
+    return inline_rules(template) + list(resources(template, "AWS::EC2::SecurityGroupIngress").values())
 
 
 def from_inside(rule: dict[str, Any]) -> bool:
@@ -105,8 +105,7 @@ def test_vpc_and_pod_networks_reach_everything_through_standalone_rules(
         ("-1", cidr) for cidr in INTERNAL_CIDRS
     }
     # moto crashes on an inline all-protocol rule, so none may be inline.
-    inline = ingress_rules(template)[: -len(standalone)]
-    assert all(rule["IpProtocol"] != "-1" for rule in inline)
+    assert all(rule["IpProtocol"] != "-1" for rule in inline_rules(template))
 
 
 def test_every_instance_requires_imdsv2(template: dict[str, Any]) -> None:
@@ -182,6 +181,13 @@ def test_four_named_nodes_at_the_study_addresses(template: dict[str, Any]) -> No
     addressed = {eip["InstanceId"]["Ref"] for eip in resources(template, "AWS::EC2::EIP").values()}
     instance_ids = {n for n, r in template["Resources"].items() if r["Type"] == "AWS::EC2::Instance"}
     assert addressed == instance_ids
+
+
+def test_nodes_boot_with_a_route_to_the_internet(template: dict[str, Any]) -> None:
+    # User data downloads k3s at first boot, so the subnet's IGW route must exist by then.
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::EC2::Instance":
+            assert {"DefaultRoute", "PublicSubnetRouteTableAssociation"} <= set(resource["DependsOn"]), name
 
 
 def test_outputs_name_every_node_address(template: dict[str, Any]) -> None:

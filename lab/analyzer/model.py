@@ -16,8 +16,8 @@ from lab.analyzer.inventory import (
     Port,
     Service,
     Workload,
-    proxy_of,
     protocol_of,
+    proxy_of,
     selects,
     service_ports,
 )

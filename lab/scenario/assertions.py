@@ -59,7 +59,10 @@ class Assertion:
             return seen.exit_code == self.value, received
         if self.kind == "httpStatus":
             status = http_status(out)
-            return status == self.value, f"HTTP status {status}" if status else f"no HTTP status in {trim(out)}"
+            return (
+                status == self.value,
+                f"HTTP status {status}" if status else f"no HTTP status in {trim(out)}",
+            )
         if self.kind in ("stdoutContains", "contains"):
             return str(self.value) in out, trim(out)
         if self.kind in ("stdoutNotContains", "notContains"):
@@ -85,7 +88,9 @@ def http_status(stdout: str) -> int | None:
 
 def trim(text: str) -> str:
     """The tail of `text`: the last lines are where the request of interest shows up."""
-    lines = [line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 1] + "…" for line in text.strip().splitlines()]
+    lines = [
+        line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 1] + "…" for line in text.strip().splitlines()
+    ]
     if not lines:
         return "(empty)"
     if len(lines) <= _MAX_LINES:

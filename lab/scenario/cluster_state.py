@@ -75,7 +75,9 @@ def outbound_policy(mesh_text: str) -> str:
 
 def write_mesh(cluster: ClusterLike, mesh_text: str) -> None:
     patch = json.dumps({"data": {"mesh": mesh_text}})
-    cluster.kubectl("patch", "configmap", MESH_CONFIGMAP, "-n", MESH_NAMESPACE, "--type", "merge", "-p", patch)
+    cluster.kubectl(
+        "patch", "configmap", MESH_CONFIGMAP, "-n", MESH_NAMESPACE, "--type", "merge", "-p", patch
+    )
 
 
 # -- preserved objects -----------------------------------------------------------------------------
@@ -98,7 +100,9 @@ def restore_objects(cluster: ClusterLike, saved: list[dict[str, Any]], timeout: 
     if not result.ok and "NotFound" in result.stderr + result.stdout:
         cluster.kubectl("create", "-f", "-", stdin=listing, timeout=timeout)
     elif not result.ok:
-        raise LabError(f"could not restore {describe(saved)}: {(result.stderr or result.stdout).strip()[-300:]}")
+        raise LabError(
+            f"could not restore {describe(saved)}: {(result.stderr or result.stdout).strip()[-300:]}"
+        )
 
 
 def strip_server_fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +128,11 @@ def comparable(obj: dict[str, Any]) -> dict[str, Any]:
 def object_key(obj: dict[str, Any]) -> str:
     metadata = obj.get("metadata", {})
     namespace = metadata.get("namespace")
-    return f"{obj.get('kind')} {namespace}/{metadata.get('name')}" if namespace else f"{obj.get('kind')} {metadata.get('name')}"
+    return (
+        f"{obj.get('kind')} {namespace}/{metadata.get('name')}"
+        if namespace
+        else f"{obj.get('kind')} {metadata.get('name')}"
+    )
 
 
 def describe(objects: list[dict[str, Any]]) -> str:
@@ -163,7 +171,9 @@ def leaks(before: Baseline, after: Baseline) -> list[str]:
     found += [f"left behind: {key}" for key in sorted(set(after.istio) - set(before.istio))]
     found += [f"gone: {key}" for key in sorted(set(before.istio) - set(after.istio))]
     found += [
-        f"changed: {key}" for key in sorted(set(before.istio) & set(after.istio)) if before.istio[key] != after.istio[key]
+        f"changed: {key}"
+        for key in sorted(set(before.istio) & set(after.istio))
+        if before.istio[key] != after.istio[key]
     ]
     if after.mesh != before.mesh:
         found.append(

@@ -44,10 +44,14 @@ def collect(cluster: ClusterLike, scenario: Scenario, folder: Path, since: str) 
     )
     _proxy_config(cluster, save, "client", f"{client.pod}.{client.namespace}")
     for gateway in scenario.gateways:
-        slug = "gateway-" + re.sub(r"[^a-z0-9]+", "-", f"{gateway.namespace}-{gateway.selector}".lower()).strip("-")
+        slug = "gateway-" + re.sub(
+            r"[^a-z0-9]+", "-", f"{gateway.namespace}-{gateway.selector}".lower()
+        ).strip("-")
         save(
             f"{slug}.log",
-            lambda g=gateway: cluster.kubectl(*_logs(g.namespace, ["-l", g.selector], since), check=False, timeout=TIMEOUT),
+            lambda g=gateway: cluster.kubectl(
+                *_logs(g.namespace, ["-l", g.selector], since), check=False, timeout=TIMEOUT
+            ),
         )
         try:
             pods = cluster.kubectl_json("get", "pods", "-n", gateway.namespace, "-l", gateway.selector)
@@ -59,7 +63,10 @@ def collect(cluster: ClusterLike, scenario: Scenario, folder: Path, since: str) 
             problems.append(f"{slug}: no pod matches {gateway.selector} in {gateway.namespace}")
             continue
         _proxy_config(cluster, save, slug, f"{names[0]}.{gateway.namespace}")
-    save("istioctl-analyze.json", lambda: cluster.istioctl("analyze", "-A", "-o", "json", check=False, timeout=TIMEOUT))
+    save(
+        "istioctl-analyze.json",
+        lambda: cluster.istioctl("analyze", "-A", "-o", "json", check=False, timeout=TIMEOUT),
+    )
     if problems:
         (folder / "errors.txt").write_text("\n".join(problems) + "\n")
         written.append("errors.txt")
@@ -74,5 +81,7 @@ def _proxy_config(cluster: ClusterLike, save: Callable[..., None], prefix: str, 
     for what in PROXY_CONFIG:
         save(
             f"{prefix}-{what}.json",
-            lambda w=what: cluster.istioctl("proxy-config", w, pod, "-o", "json", check=False, timeout=TIMEOUT),
+            lambda w=what: cluster.istioctl(
+                "proxy-config", w, pod, "-o", "json", check=False, timeout=TIMEOUT
+            ),
         )

@@ -29,14 +29,20 @@ def to_junit(results: list[ScenarioResult]) -> ET.ElementTree:
         )
         for case in result.cases:
             element = ET.SubElement(
-                suite, "testcase", classname=f"scenario.{result.scenario.name}", name=case.name, time=f"{case.seconds:.3f}"
+                suite,
+                "testcase",
+                classname=f"scenario.{result.scenario.name}",
+                name=case.name,
+                time=f"{case.seconds:.3f}",
             )
             if case.status == FAILED:
-                ET.SubElement(element, "failure", message=case.expected, type="AssertionError").text = case.failure_text
+                ET.SubElement(
+                    element, "failure", message=case.expected, type="AssertionError"
+                ).text = case.failure_text
             elif case.status == ERROR:
-                ET.SubElement(element, "error", message=case.received.splitlines()[0] if case.received else case.name).text = (
-                    case.failure_text
-                )
+                ET.SubElement(
+                    element, "error", message=case.received.splitlines()[0] if case.received else case.name
+                ).text = case.failure_text
             elif case.status == SKIPPED:
                 ET.SubElement(element, "skipped", message=case.received)
         if result.interrupted:

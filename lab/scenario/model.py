@@ -152,9 +152,13 @@ def _build(data: dict[str, Any], path: Path, manifest_dir: Path) -> Scenario:
         if isinstance(step.action, Exec):
             seen_exec = True
         if isinstance(step.action, Logs) and not seen_exec:
-            raise LabError(f"{where}.logs: a logs step reads logs since the last exec step; none before it", FORMAT_HINT)
+            raise LabError(
+                f"{where}.logs: a logs step reads logs since the last exec step; none before it", FORMAT_HINT
+            )
         if any(s.name == step.name for s in steps):
-            raise LabError(f"{where}.name: '{step.name}' is used by an earlier step; names must be unique", FORMAT_HINT)
+            raise LabError(
+                f"{where}.name: '{step.name}' is used by an earlier step; names must be unique", FORMAT_HINT
+            )
         steps.append(step)
     mesh = data.get("mesh", {})
     return Scenario(
@@ -180,18 +184,23 @@ def _build_step(raw: dict[str, Any], client: PodRef, manifest_dir: Path, where: 
     if "apply" in raw:
         names = [raw["apply"]] if isinstance(raw["apply"], str) else raw["apply"]
         files = tuple(manifest_dir / name for name in names)
-        for name, file in zip(names, files):
+        for name, file in zip(names, files, strict=True):
             if not file.is_file():
                 raise LabError(f"{where}.apply: manifest '{name}' not found in {manifest_dir}", FORMAT_HINT)
         action, default_name, kinds, subject = Apply(files), f"apply {', '.join(names)}", (), ""
     elif "wait" in raw:
         action = Wait(**raw["wait"])
-        what = f"deployment/{action.deployment} Available" if action.deployment else f"pods {action.pods} Ready"
+        what = (
+            f"deployment/{action.deployment} Available" if action.deployment else f"pods {action.pods} Ready"
+        )
         default_name, kinds, subject = f"wait for {what} in {action.namespace}", (), ""
     elif "exec" in raw:
         spec = raw["exec"]
-        target = PodRef(spec.get("namespace", client.namespace), spec.get("pod", client.pod),
-                        spec.get("container", client.container))
+        target = PodRef(
+            spec.get("namespace", client.namespace),
+            spec.get("pod", client.pod),
+            spec.get("container", client.container),
+        )
         action = Exec(target, tuple(spec["command"]))
         default_name, kinds, subject = f"exec {' '.join(action.command)[:60]}", EXEC_KINDS, "stdout"
     else:

@@ -40,7 +40,9 @@ class ScenarioResult:
     seconds: float = 0.0
     started_at: str = ""
 
-    def record(self, step: str, assertion: Assertion, status: str, seconds: float = 0.0, received: str = "") -> Case:
+    def record(
+        self, step: str, assertion: Assertion, status: str, seconds: float = 0.0, received: str = ""
+    ) -> Case:
         case = Case(f"{step}: {assertion.description}", status, seconds, assertion.description, received)
         self.cases.append(case)
         return case

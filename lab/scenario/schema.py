@@ -96,9 +96,18 @@ _STEP = {
         {"required": ["logs"]},
     ],
     "allOf": [
-        {"if": {"required": ["exec"]}, "then": {"required": ["expect"], "properties": {"expect": _EXEC_EXPECT}}},
-        {"if": {"required": ["logs"]}, "then": {"required": ["expect"], "properties": {"expect": _LOGS_EXPECT}}},
-        {"if": {"anyOf": [{"required": ["apply"]}, {"required": ["wait"]}]}, "then": {"not": {"required": ["expect"]}}},
+        {
+            "if": {"required": ["exec"]},
+            "then": {"required": ["expect"], "properties": {"expect": _EXEC_EXPECT}},
+        },
+        {
+            "if": {"required": ["logs"]},
+            "then": {"required": ["expect"], "properties": {"expect": _LOGS_EXPECT}},
+        },
+        {
+            "if": {"anyOf": [{"required": ["apply"]}, {"required": ["wait"]}]},
+            "then": {"not": {"required": ["expect"]}},
+        },
     ],
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,22 @@ def by_name(name: str) -> Kind | None:
         if lowered in kind.names():
             return kind
     return None
+
+
+def key(kind: str, namespace: str, name: str) -> str:
+    """How the simulated API server files an object: `Kind/namespace/name`."""
+    return f"{kind}/{namespace}/{name}"
+
+
+def key_of(obj: dict) -> str:
+    kind = BY_KIND.get(obj["kind"])
+    namespace = obj["metadata"].get("namespace", "") if kind is None or kind.namespaced else ""
+    return key(obj["kind"], namespace, obj["metadata"]["name"])
+
+
+def iso(ts: float, fraction: bool = False) -> str:
+    """RFC 3339 in UTC, as Kubernetes (seconds) and Envoy (milliseconds) print it."""
+    moment = datetime.fromtimestamp(ts, timezone.utc)
+    if fraction:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -93,14 +93,15 @@ def selects_several_gateways(config: Config, found: Rule) -> Iterator[Finding]:
 @rule("IST0162", "warning", "Gateway port not on the gateway Service")
 def port_not_on_service(config: Config, found: Rule) -> Iterator[Finding]:
     for gateway in config.of_kind("Gateway"):
-        services = {s for w in config.gateway_workloads(gateway) for s in config.services_of(w)}
+        workloads = config.gateway_workloads(gateway)
+        services = {(s.namespace, s.name): s for w in workloads for s in config.services_of(w)}
         if not services:
             continue
-        offered = {n for s in services for p in s.ports for n in (p.number, p.target_port)}
+        offered = {n for s in services.values() for p in s.ports for n in (p.number, p.target_port)}
         for _, server in servers(gateway):
             number = server["port"]["number"]
             if number not in offered:
-                names = ", ".join(sorted(f"{s.namespace}/{s.name}" for s in services))
+                names = ", ".join(sorted(f"{ns}/{name}" for ns, name in services))
                 message = f"server port {number} is not a port or targetPort of {names}"
                 yield found(gateway, message, "use a port the gateway Service exposes")
 
