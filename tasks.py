@@ -106,7 +106,7 @@ def ssh(c, node="k3s-s", name=None, debug=False):
 @task(help=_local_help())
 def kubectl(c, name=None, debug=False):
     """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`."""
-    args = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else ["get", "pods", "-A"]
+    args = _remainder() or ["get", "pods", "-A"]
     settings = cli.settings_from(name=name)
     cli.run(lambda: access.kubectl(settings, args), debug)
 
@@ -123,3 +123,76 @@ def logs(c, name=None, debug=False):
     """Collect an evidence bundle (cloud-init, k3s journals, pods, events, Istio logs) from every node."""
     settings = cli.settings_from(name=name)
     cli.run(lambda: access.logs(settings), debug)
+
+
+def _remainder() -> list[str]:
+    """Arguments after `--` (Invoke has no optional positionals): `invoke analyze -- a.yaml dir/`."""
+    return sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+
+
+def _paths(path: str | None) -> list[str]:
+    return [p for p in (path or "").split(",") if p] + _remainder()
+
+
+@task(
+    help=_local_help(
+        path="manifest file(s) or folder(s), comma-separated (or list them after --)",
+        scenario="analyze a scenario's manifests instead",
+        format="table (default) or json",
+        live="also read the running lab and merge `istioctl analyze -A`",
+    ),
+)
+def analyze(c, path=None, scenario=None, format="table", live=False, name=None, debug=False):
+    """Check egress manifests offline: Kiali/istioctl codes plus the lab's own; exit 1 on an error."""
+    from lab.analyzer.cli import run_analyze
+
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: run_analyze(_paths(path), scenario, format, live, settings), debug)
+
+
+@task(
+    help=_local_help(
+        path="manifest file(s) or folder(s), comma-separated (or list them after --)",
+        scenario="explain with a scenario's manifests",
+        source="client pod (default pod1)",
+        to="URL of the request, e.g. https://en.wikipedia.org/",
+        format="text (default) or dot (Graphviz)",
+    ),
+)
+def explain(c, path=None, scenario=None, source="pod1", to=None, format="text", name=None, debug=False):
+    """Print the hop-by-hop path a request takes, and the resource that decided each hop."""
+    from lab.analyzer.cli import run_explain
+
+    def action() -> int:
+        if not to:
+            raise cli.UsageError("explain needs --to URL", "for example --to https://en.wikipedia.org/")
+        return run_explain(_paths(path), scenario, source, to, format)
+
+    cli.run(action, debug)
+
+
+@task(help=_local_help())
+def scenarios(c, name=None, debug=False):
+    """List the scenarios with their one-line titles."""
+    from lab.scenario.cli import run_list
+
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: run_list(settings), debug)
+
+
+@task(
+    klass=cli.NameOrAllTask,
+    positional=["scenario"],
+    help=_local_help(
+        scenario="scenario name (see `invoke scenarios`)",
+        all="run every scenario in order",
+        keep="leave the applied config in place for inspection (no cleanup)",
+        junit="write JUnit XML to this file, one testcase per assertion",
+    ),
+)
+def scenario(c, scenario=None, all=False, keep=False, junit=None, name=None, debug=False):
+    """Run a scenario: apply, assert on curl and on the path's evidence, clean up."""
+    from lab.scenario.cli import run_scenarios
+
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: run_scenarios(settings, [scenario] if scenario else [], all, keep, junit), debug)

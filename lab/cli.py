@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from invoke.exceptions import Exit
+from invoke.parser import Argument
+from invoke.tasks import Task
 
 from lab.config import Settings, load_settings
-from lab.errors import LabError
+from lab.errors import LabError, UsageError  # noqa: F401 - UsageError is used by tasks.py
 
 
 def settings_from(**flags: Any) -> Settings:
@@ -42,3 +44,32 @@ def run(action: Callable[[], int | None], debug: bool = False) -> None:
     if code:
         sys.stdout.flush()
         raise Exit(code=code)
+
+
+class _NameOrAll(Argument):
+    """A positional name that `--all` stands in for (Invoke has no optional positionals)."""
+
+    every: Argument | None = None
+
+    @property
+    def value(self) -> Any:
+        if self._value is None and self.every is not None and self.every.value:
+            return ""
+        return self._value if self._value is not None else self.default
+
+    @value.setter
+    def value(self, arg: str) -> None:
+        self.set_value(arg, cast=True)
+
+
+class NameOrAllTask(Task):
+    """A task whose first positional may be replaced by `--all`: `invoke scenario --all`."""
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        arguments = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
+        every = next(a for a in arguments if a.name == "all")
+        for argument in arguments:
+            if argument.positional:
+                argument.__class__ = _NameOrAll
+                argument.every = every
+        return arguments

@@ -10,7 +10,7 @@ from lab.analyzer.findings import Finding, sort_key
 from lab.analyzer.inventory import Inventory, load_default
 from lab.analyzer.loading import Document, load_paths
 from lab.analyzer.model import Config
-from lab.analyzer.resources import Resource, to_resource
+from lab.analyzer.resources import Resource, Unnamed, to_resource
 from lab.analyzer.rulebook import RULES, input_rule
 
 CHECK_FAILED = input_rule("LAB0010", "warning", "a check could not run")
@@ -40,11 +40,11 @@ def run_rules(config: Config) -> list[Finding]:
             continue
         try:
             findings += list(rule.check(config, rule))
-        except Exception as error:  # a bug must not hide the other findings
-            where = config.resources[0] if config.resources else None
+        except Exception as error:  # a bug in one check must not hide the other findings
             message = f"{rule.code} ({rule.title}) failed: {type(error).__name__}: {error}"
-            if where is not None:
-                findings.append(CHECK_FAILED(where, message, "please report this input"))
+            findings.append(
+                CHECK_FAILED(Unnamed("Check", "", rule.code), message, "please report this input")
+            )
     return findings
 
 

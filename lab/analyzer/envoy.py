@@ -2,7 +2,8 @@
 
 Only the shapes the egress designs use are understood: added clusters (including internal
 listener endpoints and the dynamic forward proxy), added internal listeners with SNI filter
-chains, and a MERGE that sets the `tcp_proxy` cluster of a gateway.
+chains, and a MERGE that sets the `tcp_proxy` cluster of a gateway. Patch values are free-form
+(the CRD keeps unknown fields), so everything here reads them with `dig` and never assumes a type.
 """
 
 from __future__ import annotations
@@ -18,6 +19,19 @@ from lab.analyzer.resources import Resource
 TCP_PROXY = ("envoy.filters.network.tcp_proxy", "envoy.tcp_proxy")
 SNI_DFP = ("envoy.filters.network.sni_dynamic_forward_proxy",)
 DFP_CLUSTER = "envoy.clusters.dynamic_forward_proxy"
+
+
+def dig(value: Any, *keys: str) -> Any:
+    """value[k1][k2]..., or None where a level is missing or not a mapping."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)
@@ -37,42 +51,39 @@ class ProxyPatches:
     def internal_listener_of(self, cluster: str) -> str | None:
         """The internal listener a cluster sends to (`envoy_internal_address`), if any."""
         found = self.clusters.get(cluster)
-        if found is None:
-            return None
-        assignment = found.value.get("load_assignment") or {}
-        for group in assignment.get("endpoints") or []:
-            for lb in group.get("lb_endpoints") or []:
-                address = (lb.get("endpoint") or {}).get("address") or {}
-                internal = address.get("envoy_internal_address") or {}
-                if internal.get("server_listener_name"):
-                    return str(internal["server_listener_name"])
+        groups = items(dig(found.value, "load_assignment", "endpoints")) if found else []
+        for group in groups:
+            for lb in items(dig(group, "lb_endpoints")):
+                name = dig(lb, "endpoint", "address", "envoy_internal_address", "server_listener_name")
+                if name:
+                    return str(name)
         return None
 
     def is_forward_proxy(self, cluster: str) -> bool:
         found = self.clusters.get(cluster)
-        return found is not None and (found.value.get("cluster_type") or {}).get("name") == DFP_CLUSTER
+        return found is not None and dig(found.value, "cluster_type", "name") == DFP_CLUSTER
 
     def sni_chain(self, listener: str, sni: str) -> tuple[dict[str, Any], Patched] | None:
         """The filter chain of an added listener that a connection with this SNI takes."""
         found = self.listeners.get(listener)
-        if found is None:
-            return None
-        for chain in found.value.get("filter_chains") or []:
-            names = (chain.get("filter_chain_match") or {}).get("server_names") or ["*"]
-            if any(covers(str(n), sni) for n in names):
-                return chain, found
+        chains = items(dig(found.value, "filter_chains")) if found else []
+        for chain in chains:
+            names = items(dig(chain, "filter_chain_match", "server_names")) or ["*"]
+            if isinstance(chain, dict) and any(covers(str(n), sni) for n in names):
+                return chain, found  # type: ignore[return-value]
         return None
 
 
 def applies_to(ef: Resource, workload: Workload, root_namespace: str) -> bool:
+    """EnvoyFilters apply in their namespace, or mesh-wide from the root namespace."""
     if ef.namespace not in (root_namespace, workload.namespace):
         return False
-    selector = (ef.spec.get("workloadSelector") or {}).get("labels")
+    selector = dig(ef.spec, "workloadSelector", "labels")
     return not selector or selects(selector, workload.labels)
 
 
 def context_matches(patch: dict[str, Any], proxy: str | None) -> bool:
-    context = (patch.get("match") or {}).get("context") or "ANY"
+    context = dig(patch, "match", "context") or "ANY"
     if context == "ANY":
         return True
     return (context == "GATEWAY") == (proxy == "gateway")
@@ -83,30 +94,29 @@ def patches_for(config: Config, workload: Workload) -> ProxyPatches:
     for ef in config.of_kind("EnvoyFilter"):
         if not applies_to(ef, workload, config.inventory.root_namespace):
             continue
-        for patch in ef.spec.get("configPatches") or []:
+        for patch in items(ef.spec.get("configPatches")):
             if isinstance(patch, dict) and context_matches(patch, workload.proxy):
                 _read(patch, ef, result)
     return result
 
 
 def _read(patch: dict[str, Any], ef: Resource, into: ProxyPatches) -> None:
-    body = patch.get("patch") or {}
-    value = body.get("value") if isinstance(body.get("value"), dict) else {}
-    operation, apply_to = body.get("operation"), patch.get("applyTo")
+    value = dig(patch, "patch", "value")
+    if not isinstance(value, dict):
+        return
+    operation, apply_to = dig(patch, "patch", "operation"), patch.get("applyTo")
     if operation == "ADD" and apply_to in ("CLUSTER", "LISTENER") and value.get("name"):
         target = into.clusters if apply_to == "CLUSTER" else into.listeners
         target[str(value["name"])] = Patched(value, ef)
-    elif operation == "MERGE" and apply_to == "NETWORK_FILTER" and _matches_tcp_proxy(patch):
-        cluster = (value.get("typed_config") or {}).get("cluster")
+    elif operation == "MERGE" and apply_to == "NETWORK_FILTER" and _on_tcp_proxy(patch):
+        cluster = dig(value, "typed_config", "cluster")
         if cluster:
             into.tcp_proxy_cluster = (str(cluster), ef)
 
 
-def _matches_tcp_proxy(patch: dict[str, Any]) -> bool:
-    listener = (patch.get("match") or {}).get("listener") or {}
-    name = ((listener.get("filterChain") or {}).get("filter") or {}).get("name")
-    return name in TCP_PROXY
+def _on_tcp_proxy(patch: dict[str, Any]) -> bool:
+    return dig(patch, "match", "listener", "filterChain", "filter", "name") in TCP_PROXY
 
 
 def filter_named(chain: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any] | None:
-    return next((f for f in chain.get("filters") or [] if f.get("name") in names), None)
+    return next((f for f in items(chain.get("filters")) if dig(f, "name") in names), None)

@@ -7,70 +7,18 @@ EnvoyFilter additions an SNI forward proxy needs; and the upstream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from lab.analyzer import envoy
 from lab.analyzer.hosts import covers, fqdn
-from lab.analyzer.inventory import Workload, selects
+from lab.analyzer.inventory import Port, Workload, selects
 from lab.analyzer.model import MESH, Config, RegistryEntry, Route
+from lab.analyzer.path import Hop, Path, Request, parse_url
 from lab.analyzer.resources import Resource
 from lab.analyzer.rules.gateways import server_hosts, servers
 from lab.errors import LabError
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-@dataclass(frozen=True)
-class Request:
-    url: str
-    scheme: str
-    host: str
-    port: int
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "https"
-
-
-@dataclass(frozen=True)
-class Step:
-    what: str  # listener, route, cluster, endpoints, server, filter chain, upstream
-    value: str
-    decided_by: str  # the resource (or mesh setting) that decided it
-    why: str
-
-
-@dataclass
-class Hop:
-    proxy: str  # "client sidecar", "egress gateway", "internal listener", "upstream"
-    where: str
-    steps: list[Step] = field(default_factory=list)
-
-    def add(self, what: str, value: str, decided_by: str, why: str) -> None:
-        self.steps.append(Step(what, value, decided_by, why))
-
-
-@dataclass
-class Path:
-    source: str
-    request: Request
-    policy: str
-    hops: list[Hop] = field(default_factory=list)
-    outcome: str = ""
-    reached: bool = False
-
-
-def parse_url(url: str) -> Request:
-    parts = urlsplit(url)
-    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
-        raise LabError(f"bad URL {url!r}", "give a full http:// or https:// URL")
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-    except ValueError:
-        raise LabError(f"bad URL {url!r}: the port is not a number", None) from None
-    return Request(url, parts.scheme, parts.hostname.lower(), port)
+_NO_PORT = Port(0, protocol="NONE")
 
 
 def find_source(config: Config, source: str) -> Workload:
@@ -113,46 +61,41 @@ class _Tracer:
             hop.add("upstream", self._target(), client.ref, "no istio-proxy: Istio never sees it")
             return self.end("leaves the pod directly, outside the mesh", True)
         hop = self.hop("client sidecar", where)
-        entries = self.config.serving(self.request.host, self.request.port)
-        route = self._mesh_route(entries)
-        if route is None and not entries:
+        route, anchor = self._mesh_route()
+        if anchor is None:
             return self._unregistered(hop)
-        listener = self._listener(entries[0] if entries else None)
-        if entries:
-            entry = entries[0]
-            protocol = entry.port(self.request.port).protocol  # type: ignore[union-attr]
-            why = f"puts {entry.host}:{self.request.port} ({protocol}) in the registry"
-            hop.add("listener", listener, entry.ref, why)
+        port = self.request.port
+        protocol = anchor.port(port).protocol  # type: ignore[union-attr]
+        why = f"puts {anchor.host}:{port} ({protocol}) in the registry"
+        if route is not None:
+            why += f", so {route.vs.ref} applies on this port"
+        hop.add("listener", self._listener(anchor, route), anchor.ref, why)
         if route is not None:
             dest = route.destinations[0]
             host = fqdn(str(dest.get("host")), route.vs.namespace)
-            port = (dest.get("port") or {}).get("number") or self.request.port
-            hop.add(
-                "route",
-                self._route_text(route),
-                route.vs.ref,
-                f"first {route.kind} rule on mesh matching {self.request.host}",
-            )
-            return self.cluster(hop, host, dest.get("subset"), port, "sidecar")
-        entry = entries[0]
-        hop.add(
-            "route",
-            f"default route to {entry.host}",
-            entry.ref,
-            "no VirtualService routes this host on the mesh",
-        )
-        return self.cluster(hop, entry.host, None, self.request.port, "sidecar")
+            dest_port = (dest.get("port") or {}).get("number") or port
+            why = f"first {route.kind} rule on mesh matching {self.request.host}"
+            hop.add("route", self._route_text(route), route.vs.ref, why)
+            return self.cluster(hop, host, dest.get("subset"), dest_port, "sidecar")
+        why = "no VirtualService routes this host on the mesh"
+        hop.add("route", f"default route to {anchor.host}", anchor.ref, why)
+        return self.cluster(hop, anchor.host, None, port, "sidecar")
 
     def _unregistered(self, hop: Hop) -> None:
-        ignored = [
-            vs.ref
+        host = self.request.host
+        naming = [
+            (vs, pattern)
             for vs in self.config.of_kind("VirtualService")
-            if any(covers(fqdn(str(h), vs.namespace), self.request.host) for h in vs.spec.get("hosts") or [])
+            if MESH in (vs.spec.get("gateways") or [MESH])
+            for pattern in (fqdn(str(h), vs.namespace) for h in vs.spec.get("hosts") or [])
+            if covers(pattern, host)
         ]
-        why = f"no Service or ServiceEntry has {self.request.host}:{self.request.port}"
-        if ignored:
-            why += f", so {', '.join(ignored)} (which names it) is not applied"
-        hop.add("listener", self._listener(None), "registry", why)
+        if naming:
+            vs, pattern = naming[0]
+            why = f"no ServiceEntry puts {pattern} in the registry, so {vs.ref} is not applied"
+        else:
+            why = f"no Service or ServiceEntry has {host}:{self.request.port}"
+        hop.add("listener", self._fallback_listener(), "registry", why)
         policy = self.config.inventory.outbound_policy
         if self.config.inventory.registry_only:
             hop.add(
@@ -161,7 +104,8 @@ class _Tracer:
                 f"mesh outboundTrafficPolicy {policy}",
                 "hosts outside the registry are refused",
             )
-            return self.end("refused by the client sidecar (curl: exit 35 for https, 502 for http)", False)
+            refused = "curl exits 35" if self.request.tls else "the sidecar answers 502"
+            return self.end(f"refused by the client sidecar ({refused})", False)
         hop.add(
             "cluster",
             "PassthroughCluster",
@@ -174,42 +118,65 @@ class _Tracer:
             "leaves the mesh directly through PassthroughCluster: no egress gateway sees it", True
         )
 
-    def _listener(self, entry: RegistryEntry | None) -> str:
-        port = self.request.port
-        if self.request.tls:
-            if entry is None:
-                return f"virtualOutbound 0.0.0.0_15001: no listener for {self.request.host}:{port}"
-            chain = f"filter chain for SNI {entry.host}"
-            return (
-                f"0.0.0.0_{port}, {chain}" if not entry.has_vip else f"{entry.ref} ClusterIP:{port}, {chain}"
-            )
-        return f"0.0.0.0_{port}, route config {port}"
+    def _fallback_listener(self) -> str:
+        """Where a request for a host outside the registry lands: a port's catch-all, or 15001."""
+        host, port = self.request.host, self.request.port
+        entries = [e for e in self.config.registry if e.port(port)]
+        if self.request.tls and any(not e.has_vip for e in entries):
+            return f"0.0.0.0_{port}: no filter chain for SNI {host}"
+        if not self.request.tls and any(e.port(port).is_http for e in entries):  # type: ignore[union-attr]
+            return f"0.0.0.0_{port}, route config {port}: no virtual host for {host}"
+        return f"virtualOutbound 0.0.0.0_15001: no listener for {host}:{port}"
 
-    def _mesh_route(self, entries: list[RegistryEntry]) -> Route | None:
-        """The first mesh rule for the request; TLS rules apply only to hosts in the registry."""
+    def _listener(self, entry: RegistryEntry, route: Route | None = None) -> str:
+        port = self.request.port
+        if not self.request.tls:
+            return f"0.0.0.0_{port}, route config {port}"
+        sni = ", ".join(route.sni_hosts()) if route else entry.host
+        where = f"0.0.0.0_{port}" if not entry.has_vip else f"{entry.ref} ClusterIP:{port}"
+        return f"{where}, filter chain for SNI {sni}"
+
+    def _mesh_route(self) -> tuple[Route | None, RegistryEntry | None]:
+        """The first mesh rule for the request, and the registry entry that lets it apply.
+
+        Sidecars open a listener per port of the registry's entries. A tls rule is attached to
+        the listeners of the entries its VirtualService's hosts share names with, and matches by
+        its own sniHosts; an http rule is a virtual host on the port's HTTP route config.
+        """
+        host, port = self.request.host, self.request.port
         kind = "tls" if self.request.tls else "http"
-        if kind == "tls" and not entries:
-            return None
+        serving = self.config.serving(host, port)
+        http_ports = [e for e in self.config.registry if (e.port(port) or _NO_PORT).is_http]
         for route in self.config.routes():
             if route.kind != kind or MESH not in route.gateways or not route.destinations:
                 continue
+            if route.match_ports() and port not in route.match_ports():
+                continue
             hosts = [fqdn(str(h), route.vs.namespace) for h in route.vs.spec.get("hosts") or []]
-            if not any(covers(h, self.request.host) for h in hosts):
-                continue
-            if route.match_ports() and self.request.port not in route.match_ports():
-                continue
-            if kind == "tls" and not any(covers(s, self.request.host) for s in route.sni_hosts()):
-                continue
-            return route
-        return None
+            if kind == "tls":
+                if not any(covers(s, host) for s in route.sni_hosts()):
+                    continue
+                anchors = [e for h in hosts for e in self.config.in_registry(h) if e.port(port)]
+            else:
+                if not any(covers(h, host) for h in hosts):
+                    continue
+                anchors = serving + http_ports
+            if anchors:
+                return route, anchors[0]
+        return None, (serving[0] if serving else None)
 
     def _route_text(self, route: Route) -> str:
         dest = route.destinations[0]
-        subset = f" subset {dest['subset']}" if dest.get("subset") else ""
-        more = f" (+{len(route.destinations) - 1} more by weight)" if len(route.destinations) > 1 else ""
-        match = f"sniHosts {', '.join(route.sni_hosts())}" if route.kind == "tls" else f"{route.kind} match"
-        ports = f", port {', '.join(map(str, sorted(route.match_ports())))}" if route.match_ports() else ""
-        return f"{route.kind}[{route.index}] {match}{ports} -> {dest.get('host')}{subset}{more}"
+        conditions = [f"sniHosts {', '.join(route.sni_hosts())}"] if route.kind == "tls" else []
+        if route.match_ports():
+            conditions.append(f"port {', '.join(map(str, sorted(route.match_ports())))}")
+        text = f"{route.kind}[{route.index}]" + (f" {', '.join(conditions)}" if conditions else "")
+        text += f" -> {dest.get('host')}"
+        if dest.get("subset"):
+            text += f" subset {dest['subset']}"
+        if len(route.destinations) > 1:
+            text += f" (+{len(route.destinations) - 1} more by weight)"
+        return text
 
     # --- clusters and endpoints ---------------------------------------------------------------
     def cluster(self, hop: Hop, host: str, subset: Any, port: int, proxy: str) -> None:
@@ -278,7 +245,10 @@ class _Tracer:
 
     # --- the gateway --------------------------------------------------------------------------
     def gateway(self, workload: Workload, port: int, target: int | str, incoming: str | None) -> None:
-        hop = self.hop("egress gateway", f"{workload.namespace}/{workload.name}")
+        where = f"{workload.namespace}/{workload.name}"
+        if any(h.proxy == "egress gateway" and h.where == where for h in self.path.hops):
+            return self.end(f"loops: the gateway {where} routes the request back to itself", False)
+        hop = self.hop("egress gateway", where)
         found = self._server(workload, port, target)
         if found is None:
             hop.add(
@@ -298,21 +268,16 @@ class _Tracer:
             gateway.ref,
             f"selects {_labels(_selector(gateway))}",
         )
-        if (incoming == "ISTIO_MUTUAL") != (mode == "ISTIO_MUTUAL"):
-            hop.add(
-                "tls",
-                f"client sends {incoming or 'no Istio mTLS'}",
-                gateway.ref,
-                f"the server expects {mode or 'plain traffic'} (LAB0301/LAB0302)",
-            )
-            return self.end("fails at the gateway: the TLS modes of sidecar and gateway disagree", False)
-        if mode == "ISTIO_MUTUAL":
-            hop.add(
-                "tls",
-                "terminates the mesh mTLS",
-                gateway.ref,
-                "the app's own TLS (SNI " + self.request.host + ") stays inside",
-            )
+        if incoming is None and mode == "ISTIO_MUTUAL":
+            why = "no DestinationRule sets ISTIO_MUTUAL: works only if auto mTLS applies (LAB0301)"
+            hop.add("tls", "auto mTLS expected", gateway.ref, why)
+        elif (incoming == "ISTIO_MUTUAL") != (mode == "ISTIO_MUTUAL"):
+            why = f"the server expects {mode or 'plain traffic'} (LAB0301/LAB0302)"
+            hop.add("tls", f"client sends {incoming or 'no Istio mTLS'}", gateway.ref, why)
+            return self.end("fails at the gateway: sidecar and gateway disagree on TLS", False)
+        elif mode == "ISTIO_MUTUAL":
+            inside = f"the app's own TLS (SNI {self.request.host}) stays inside"
+            hop.add("tls", "terminates the mesh mTLS", gateway.ref, inside)
         kind = "tls" if mode == "PASSTHROUGH" else "tcp" if protocol in ("TLS", "TCP") else "http"
         route = self._gateway_route(gateway, number, kind)
         if route is None:
@@ -326,7 +291,7 @@ class _Tracer:
             return self.end("dropped by the gateway: no route for this traffic", False)
         dest = route.destinations[0]
         host = fqdn(str(dest.get("host")), route.vs.namespace)
-        dest_port = (dest.get("port") or {}).get("number") or self.request.port
+        dest_port = (dest.get("port") or {}).get("number") or number
         hop.add(
             "route",
             self._route_text(route),
@@ -338,7 +303,7 @@ class _Tracer:
             cluster, ef = patches.tcp_proxy_cluster
             replaced = f"outbound|{dest_port}||{host}"
             hop.add("cluster", cluster, ef.ref, f"MERGE on tcp_proxy replaces {replaced}")
-            return self.envoy_cluster(hop, workload, patches, cluster)
+            return self.envoy_cluster(hop, workload, patches, cluster, self.request.port)
         return self.cluster(hop, host, dest.get("subset"), dest_port, "gateway")
 
     def _server(
@@ -366,60 +331,46 @@ class _Tracer:
         return None
 
     # --- EnvoyFilter additions ----------------------------------------------------------------
-    def envoy_cluster(self, hop: Hop, workload: Workload, patches: envoy.ProxyPatches, cluster: str) -> None:
+    def envoy_cluster(
+        self, hop: Hop, workload: Workload, patches: envoy.ProxyPatches, cluster: str, port: int
+    ) -> None:
+        """Follow a cluster an EnvoyFilter added: to an internal listener or out by SNI."""
+        added = patches.clusters.get(cluster)
+        gateway = f"{workload.namespace}/{workload.name}"
+        if added is not None and patches.is_forward_proxy(cluster):
+            target = f"{self.request.host}:{port}"
+            last = self.hop("upstream", target)
+            last.add("upstream", target, added.by.ref, "dynamic forward proxy: DNS lookup of the SNI")
+            return self.end(f"reaches {target} through the egress gateway {gateway}", True)
         listener = patches.internal_listener_of(cluster)
-        if listener is not None:
-            inner = self.hop("internal listener", f"{listener} in {workload.namespace}/{workload.name}")
-            chain = patches.sni_chain(listener, self.request.host)
-            if chain is None:
-                inner.add(
-                    "filter chain",
-                    "none",
-                    patches.clusters[cluster].by.ref,
-                    f"no filter chain of {listener} matches SNI {self.request.host}",
-                )
-                return self.end(
-                    f"dropped by the gateway: {listener} does not accept {self.request.host}", False
-                )
-            filters, added = chain
-            names = (filters.get("filter_chain_match") or {}).get("server_names") or ["*"]
-            inner.add(
-                "filter chain",
-                f"server_names {', '.join(map(str, names))}",
-                added.by.ref,
-                f"tls_inspector reads SNI {self.request.host}",
-            )
-            dfp = envoy.filter_named(filters, envoy.SNI_DFP)
-            port = ((dfp or {}).get("typed_config") or {}).get("port_value", self.request.port)
-            proxy = envoy.filter_named(filters, envoy.TCP_PROXY)
-            next_cluster = str(((proxy or {}).get("typed_config") or {}).get("cluster", ""))
-            if dfp:
-                inner.add(
-                    "filter",
-                    f"sni_dynamic_forward_proxy port {port}",
-                    added.by.ref,
-                    "the upstream is the SNI, resolved per connection",
-                )
-            inner.add("cluster", next_cluster, added.by.ref, "tcp_proxy of the matching filter chain")
-            if patches.is_forward_proxy(next_cluster):
-                last = self.hop("upstream", f"{self.request.host}:{port}")
-                last.add(
-                    "upstream",
-                    f"{self.request.host}:{port}",
-                    patches.clusters[next_cluster].by.ref,
-                    "dynamic forward proxy: DNS lookup of the SNI",
-                )
-                return self.end(
-                    f"reaches {self.request.host}:{port} through the egress gateway {workload.namespace}/{workload.name}",
-                    True,
-                )
-            return self.envoy_cluster(inner, workload, patches, next_cluster)
-        if patches.is_forward_proxy(cluster):
-            last = self.hop("upstream", self._target())
-            last.add("upstream", self._target(), patches.clusters[cluster].by.ref, "dynamic forward proxy")
-            return self.end(f"reaches {self._target()} through the egress gateway", True)
-        hop.add("cluster", cluster, "EnvoyFilter", "a cluster this analyzer cannot follow")
-        return self.end(f"unknown: the gateway sends to {cluster}", False)
+        if (
+            added is None
+            or listener is None
+            or any(h.where.startswith(f"{listener} ") for h in self.path.hops)
+        ):
+            hop.add("cluster", cluster, "EnvoyFilter", "a cluster this analyzer cannot follow")
+            return self.end(f"unknown: the gateway sends to {cluster}", False)
+        inner = self.hop("internal listener", f"{listener} in {gateway}")
+        chain = patches.sni_chain(listener, self.request.host)
+        if chain is None:
+            why = f"no filter chain of {listener} matches SNI {self.request.host}"
+            inner.add("filter chain", "none", added.by.ref, why)
+            return self.end(f"dropped by the gateway: {listener} refuses {self.request.host}", False)
+        filters, by = chain[0], chain[1].by.ref
+        names = ", ".join(
+            map(str, envoy.items(envoy.dig(filters, "filter_chain_match", "server_names")) or ["*"])
+        )
+        inner.add("filter chain", f"server_names {names}", by, f"tls_inspector reads SNI {self.request.host}")
+        dfp = envoy.filter_named(filters, envoy.SNI_DFP)
+        if dfp is not None:
+            value = envoy.dig(dfp, "typed_config", "port_value")
+            port = value if isinstance(value, int) else port
+            why = "the upstream is the SNI, resolved per connection"
+            inner.add("filter", f"sni_dynamic_forward_proxy port {port}", by, why)
+        tcp_proxy = envoy.filter_named(filters, envoy.TCP_PROXY)
+        next_cluster = str(envoy.dig(tcp_proxy, "typed_config", "cluster") or "")
+        inner.add("cluster", next_cluster, by, "tcp_proxy of the matching filter chain")
+        return self.envoy_cluster(inner, workload, patches, next_cluster, port)
 
     def _target(self) -> str:
         return f"{self.request.host}:{self.request.port}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,9 @@ def selects(selector: dict[str, str] | None, labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in (selector or {}).items())
 
 
+@cache
 def load_default() -> Inventory:
+    """The lab as `up` leaves it (read once; Inventory is immutable)."""
     data = yaml.safe_load(INVENTORY_FILE.read_text(encoding="utf-8"))
     mesh = data["mesh"]
     return Inventory(

@@ -13,56 +13,67 @@ UNKNOWN_KIND = input_rule("LAB0005", "warning", "kind not analyzed")
 BAD_API_VERSION = input_rule("LAB0006", "error", "apiVersion not served for this kind")
 WRONG_TYPE = input_rule("LAB0009", "error", "field has the wrong type")
 
-_ISTIO = frozenset({"v1", "v1beta1", "v1alpha3"})
+
+def _kinds(group: str, versions: str, *kinds: str) -> dict[tuple[str, str], frozenset[str]]:
+    return {(group, kind): frozenset(versions.split()) for kind in kinds}
+
+
 # (API group, kind) -> versions the lab's API server serves (Istio 1.23 CRDs, Kubernetes 1.30).
 SERVED: dict[tuple[str, str], frozenset[str]] = {
-    **{("networking.istio.io", k): _ISTIO for k in (
-        "VirtualService", "DestinationRule", "Gateway", "ServiceEntry", "Sidecar",
-        "WorkloadEntry", "WorkloadGroup",
-    )},
-    ("networking.istio.io", "EnvoyFilter"): frozenset({"v1alpha3"}),
-    ("networking.istio.io", "ProxyConfig"): frozenset({"v1beta1"}),
-    **{("security.istio.io", k): frozenset({"v1", "v1beta1"}) for k in (
-        "AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication",
-    )},
-    ("telemetry.istio.io", "Telemetry"): frozenset({"v1", "v1alpha1"}),
-    ("extensions.istio.io", "WasmPlugin"): frozenset({"v1alpha1"}),
-    **{("", k): frozenset({"v1"}) for k in (
-        "Namespace", "Service", "Pod", "ServiceAccount", "ConfigMap", "Secret",
-    )},
-    **{("apps", k): frozenset({"v1"}) for k in ("Deployment", "StatefulSet", "DaemonSet")},
-    **{("rbac.authorization.k8s.io", k): frozenset({"v1"}) for k in (
-        "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding",
-    )},
-    ("batch", "Job"): frozenset({"v1"}),
-    ("policy", "PodDisruptionBudget"): frozenset({"v1"}),
-    ("networking.k8s.io", "NetworkPolicy"): frozenset({"v1"}),
-}  # fmt: skip
+    **_kinds("networking.istio.io", "v1 v1beta1 v1alpha3", "VirtualService", "DestinationRule", "Gateway"),
+    **_kinds("networking.istio.io", "v1 v1beta1 v1alpha3", "ServiceEntry", "Sidecar", "WorkloadEntry"),
+    **_kinds("networking.istio.io", "v1 v1beta1 v1alpha3", "WorkloadGroup"),
+    **_kinds("networking.istio.io", "v1alpha3", "EnvoyFilter"),
+    **_kinds("networking.istio.io", "v1beta1", "ProxyConfig"),
+    **_kinds("security.istio.io", "v1 v1beta1", "AuthorizationPolicy", "PeerAuthentication"),
+    **_kinds("security.istio.io", "v1 v1beta1", "RequestAuthentication"),
+    **_kinds("telemetry.istio.io", "v1 v1alpha1", "Telemetry"),
+    **_kinds("extensions.istio.io", "v1alpha1", "WasmPlugin"),
+    **_kinds("", "v1", "Namespace", "Service", "Pod", "ServiceAccount", "ConfigMap", "Secret"),
+    **_kinds("apps", "v1", "Deployment", "StatefulSet", "DaemonSet"),
+    **_kinds("rbac.authorization.k8s.io", "v1", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"),
+    **_kinds("batch", "v1", "Job"),
+    **_kinds("policy", "v1", "PodDisruptionBudget"),
+    **_kinds("networking.k8s.io", "v1", "NetworkPolicy"),
+}
 CLUSTER_SCOPED = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding"})
 
 # The fields the checks read, with their types: a document whose fields have other types is
 # one the API server rejects, so it is reported and left out of the model.
+_METADATA = {"labels": dict, "annotations": dict}
 _DEST = {"host": str, "subset": str, "port": {"number": int}}
-_ROUTES = [{"match": [dict], "route": [{"destination": _DEST}]}]
+_MATCH = {"gateways": [str], "port": int, "sniHosts": [str]}
+_ROUTES = [{"match": [_MATCH], "route": [{"destination": _DEST}]}]
 _LABELS = {"labels": dict}
+_TLS = {"mode": str}
+_POLICY = {"tls": _TLS, "portLevelSettings": [{"port": {"number": int}, "tls": _TLS}]}
+_SUBSET = {"name": str, "labels": dict, "trafficPolicy": _POLICY}
+_SERVER = {"port": {"number": int, "protocol": str}, "hosts": [str], "tls": _TLS}
+_ENTRY_PORT = {"number": int, "name": str, "protocol": str}
+_PATCH = {"applyTo": str, "match": dict, "patch": {"operation": str, "value": dict}}
+_CONTAINER = {"name": str, "args": [str]}
+_POD = {"metadata": _METADATA, "spec": {"containers": [_CONTAINER], "initContainers": [_CONTAINER]}}
 SHAPES: dict[str, dict[str, Any]] = {
-    "VirtualService": {"hosts": [str], "gateways": [str], "http": _ROUTES, "tls": _ROUTES,
-                       "tcp": _ROUTES},
-    "DestinationRule": {"host": str, "subsets": [{"name": str, "labels": dict,
-                                                  "trafficPolicy": dict}],
-                        "trafficPolicy": {"tls": dict, "portLevelSettings": [dict]}},
-    "Gateway": {"selector": dict, "servers": [{"port": {"number": int, "protocol": str},
-                                               "hosts": [str], "tls": {"mode": str}}]},
-    "ServiceEntry": {"hosts": [str], "ports": [{"number": int, "name": str, "protocol": str}],
-                     "resolution": str, "location": str, "workloadSelector": _LABELS,
-                     "endpoints": [_LABELS]},
-    "EnvoyFilter": {"workloadSelector": _LABELS, "configPatches": [{"applyTo": str,
-                                                                   "match": dict,
-                                                                   "patch": dict}]},
+    "VirtualService": {"hosts": [str], "gateways": [str], "http": _ROUTES, "tls": _ROUTES, "tcp": _ROUTES},
+    "DestinationRule": {
+        "host": str,
+        "subsets": [_SUBSET],
+        "trafficPolicy": _POLICY,
+    },
+    "Gateway": {"selector": dict, "servers": [_SERVER]},
+    "ServiceEntry": {
+        "hosts": [str],
+        "ports": [_ENTRY_PORT],
+        "resolution": str,
+        "location": str,
+        "workloadSelector": _LABELS,
+        "endpoints": [_LABELS],
+    },
+    "EnvoyFilter": {"workloadSelector": _LABELS, "configPatches": [_PATCH]},
     "Service": {"selector": dict, "ports": [{"port": int, "name": str}]},
-    "Deployment": {"template": {"metadata": {"labels": dict, "annotations": dict},
-                                "spec": {"containers": [dict]}}},
-}  # fmt: skip
+    "Pod": _POD["spec"],
+    **{kind: {"template": _POD} for kind in ("Deployment", "StatefulSet", "DaemonSet")},
+}
 REQUIRED: dict[str, tuple[str, ...]] = {
     "VirtualService": ("hosts",),
     "DestinationRule": ("host",),
@@ -137,7 +148,8 @@ def to_resource(data: Any, source: str) -> tuple[Resource | None, list[Finding]]
         versions = ", ".join(f"{group}/{v}" if group else v for v in sorted(served))
         message = f"the API server does not serve {kind} as {api_version}"
         return None, [BAD_API_VERSION(resource, message, f"use one of: {versions}")]
-    problems = _shape_problems(data.get("spec"), SHAPES.get(kind), "spec")
+    problems = _shape_problems(metadata, _METADATA, "metadata")
+    problems += _shape_problems(data.get("spec"), SHAPES.get(kind), "spec")
     problems += [f"spec.{f} is required" for f in REQUIRED.get(kind, ()) if f not in resource.spec]
     if problems:
         message = "; ".join(problems[:3]) + (" …" if len(problems) > 3 else "")
@@ -146,13 +158,15 @@ def to_resource(data: Any, source: str) -> tuple[Resource | None, list[Finding]]
 
 
 def _shape_problems(value: Any, shape: Any, path: str) -> list[str]:
+    """What in `value` does not fit `shape`; absent (null) fields fit, null list items do not."""
     if shape is None or value is None:
         return []
     if isinstance(shape, list):
         if not isinstance(value, list):
             return [f"{path} must be a list"]
+        problems = [f"{path}[{i}] must not be empty" for i, item in enumerate(value) if item is None]
         items = enumerate(value)
-        return [p for i, item in items for p in _shape_problems(item, shape[0], f"{path}[{i}]")]
+        return problems + [p for i, item in items for p in _shape_problems(item, shape[0], f"{path}[{i}]")]
     if isinstance(shape, dict):
         if not isinstance(value, dict):
             return [f"{path} must be a mapping"]

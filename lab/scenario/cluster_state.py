@@ -94,15 +94,28 @@ def save_objects(cluster: ClusterLike, refs: Iterable[ObjectRef]) -> list[dict[s
 
 
 def restore_objects(cluster: ClusterLike, saved: list[dict[str, Any]], timeout: float) -> None:
-    """Put the saved objects back exactly: a full replace, so fields the scenario added are gone too."""
-    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": saved})
-    result = cluster.kubectl("replace", "-f", "-", stdin=listing, check=False, timeout=timeout)
-    if not result.ok and "NotFound" in result.stderr + result.stdout:
-        cluster.kubectl("create", "-f", "-", stdin=listing, timeout=timeout)
-    elif not result.ok:
-        raise LabError(
-            f"could not restore {describe(saved)}: {(result.stderr or result.stdout).strip()[-300:]}"
-        )
+    """Put the saved objects back exactly: a JSON merge patch from what is there now to the snapshot,
+    so fields the scenario added are removed too (lists are replaced whole, maps key by key)."""
+    for snapshot in saved:
+        kind, metadata = snapshot["kind"].lower(), snapshot["metadata"]
+        where = (kind, metadata["name"], "-n", metadata["namespace"])
+        current = cluster.kubectl_json("get", *where, timeout=timeout)
+        patch = merge_patch_between(strip_server_fields(current), snapshot)
+        if patch:
+            cluster.kubectl("patch", *where, "--type", "merge", "-p", json.dumps(patch), timeout=timeout)
+
+
+def merge_patch_between(current: Any, wanted: Any) -> Any:
+    """The RFC 7386 merge patch that turns `current` into `wanted` (None-valued keys delete)."""
+    if not (isinstance(current, dict) and isinstance(wanted, dict)):
+        return copy.deepcopy(wanted)
+    patch: dict[str, Any] = {key: None for key in current if key not in wanted}
+    for key, value in wanted.items():
+        if key not in current:
+            patch[key] = copy.deepcopy(value)
+        elif current[key] != value:
+            patch[key] = merge_patch_between(current[key], value)
+    return patch
 
 
 def strip_server_fields(obj: dict[str, Any]) -> dict[str, Any]:

@@ -54,15 +54,20 @@ class Interrupts:
 
 
 class _Guarded:
-    """The cluster, raising KeyboardInterrupt around each call once Ctrl-C was pressed `threshold` times."""
+    """The cluster, raising KeyboardInterrupt once Ctrl-C was pressed `threshold` times: before each
+    call, and after it too unless `finish_current` (cleanup lets a finished command count as done)."""
 
-    def __init__(self, cluster: ClusterLike, interrupts: Interrupts, threshold: int) -> None:
+    def __init__(
+        self, cluster: ClusterLike, interrupts: Interrupts, threshold: int, finish_current: bool = False
+    ) -> None:
         self._cluster, self._interrupts, self._threshold = cluster, interrupts, threshold
+        self._finish_current = finish_current
 
     def _guard(self, call: Callable[[], Any]) -> Any:
         self._check()
         result = call()
-        self._check()
+        if not self._finish_current:
+            self._check()
         return result
 
     def _check(self) -> None:
@@ -342,7 +347,7 @@ class Engine:
 
     def _cleanup(self, undo: Undo, result: ScenarioResult) -> bool:
         """Undo everything; True when it ran to the end (errors are recorded, the rest still runs)."""
-        cluster = _Guarded(self.raw, self.interrupts, 2)
+        cluster = _Guarded(self.raw, self.interrupts, 2, finish_current=True)
         actions = undo.actions()
         for index, (label, action) in enumerate(actions):
             try:
@@ -364,7 +369,10 @@ class Engine:
                 "leak check: namespaces, Istio resources, mesh config, saved objects"
             ) as handle:
                 found = leaks(
-                    baseline, take_baseline(_Guarded(self.raw, self.interrupts, 2), scenario.preserve)
+                    baseline,
+                    take_baseline(
+                        _Guarded(self.raw, self.interrupts, 2, finish_current=True), scenario.preserve
+                    ),
                 )
                 case = Case(
                     LEAK_CHECK,

@@ -130,6 +130,11 @@ class Scenario:
 def load_scenario(path: Path, manifests_dir: Path = MANIFESTS_DIR) -> Scenario:
     try:
         data = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as error:
+        line = f" line {error.problem_mark.line + 1}" if error.problem_mark else ""
+        raise LabError(
+            f"{path}:{line}: not valid YAML: {error.problem or error.context}", FORMAT_HINT
+        ) from None
     except (OSError, yaml.YAMLError) as error:
         raise LabError(f"{path}: cannot read scenario: {_first_line(error)}", FORMAT_HINT) from None
     errors = list(Draft202012Validator(SCENARIO_SCHEMA).iter_errors(data))

@@ -57,8 +57,9 @@ def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: 
     old = state.get(kind.kind, metadata.get("namespace", ""), metadata["name"])
     if old is None:
         if not dry_run:
+            applied = copy.deepcopy(doc)
             create(state, doc)
-            state.meta(doc)["applied"] = copy.deepcopy(doc)
+            state.meta(doc)["applied"] = applied
         return f"{label} created{suffix}"
     meta = state.meta(old)
     previous = meta.get("applied")
@@ -143,7 +144,7 @@ def replace(state: State, old: dict, new: dict) -> None:
 
 
 def find(state: State, kind: Kind, namespace: str | None, name: str) -> dict:
-    obj = state.get(kind.kind, namespace or "" if kind.namespaced else "", name)
+    obj = state.get(kind.kind, (namespace or "default") if kind.namespaced else "", name)
     if obj is None:
         raise KubeError(f'Error from server (NotFound): {kind.resource} "{name}" not found')
     return obj

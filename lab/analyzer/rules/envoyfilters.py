@@ -20,11 +20,13 @@ def root_filter_without_selector(config: Config, found: Rule) -> Iterator[Findin
         if ef.namespace != root or (ef.spec.get("workloadSelector") or {}).get("labels"):
             continue
         patches = [p for p in ef.spec.get("configPatches") or [] if isinstance(p, dict)]
-        hit = sorted({
-            f"{w.namespace}/{w.name}"
-            for w in config.workloads
-            if w.proxy and any(envoy.context_matches(p, w.proxy) for p in patches)
-        })  # fmt: skip
+        hit = sorted(
+            {
+                f"{w.namespace}/{w.name}"
+                for w in config.workloads
+                if w.proxy and any(envoy.context_matches(p, w.proxy) for p in patches)
+            }
+        )
         shown = ", ".join(hit[:4]) + (f" and {len(hit) - 4} more" if len(hit) > 4 else "")
         message = (
             f"in the root namespace {root} without workloadSelector, it patches every matching "

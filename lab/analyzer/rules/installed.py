@@ -31,14 +31,14 @@ def redeclares_installed(config: Config, found: Rule) -> Iterator[Finding]:
 
 def _described(config: Config, kind: str, namespace: str, name: str) -> str:
     if kind == "Service":
-        service = next(s for s in config.inventory.services
-                       if (s.namespace, s.name) == (namespace, name))  # fmt: skip
+        service = next(s for s in config.inventory.services if (s.namespace, s.name) == (namespace, name))
         ports = ", ".join(
             f"{p.name} {p.number}->{p.target_port}" if p.target is not None else f"{p.name} {p.number}"
             for p in service.ports
         )
         return f"ports {ports}"
-    workload = next(w for w in config.inventory.workloads
-                    if (w.kind, w.namespace, w.name) == (kind, namespace, name))  # fmt: skip
+    workload = next(
+        w for w in config.inventory.workloads if (w.kind, w.namespace, w.name) == (kind, namespace, name)
+    )
     labels = ",".join(f"{k}={v}" for k, v in workload.labels.items() if "/" not in k)
     return f"labels {labels}, service account {workload.service_account}"

@@ -8,6 +8,7 @@ from lab.analyzer import envoy
 from lab.analyzer.findings import Finding
 from lab.analyzer.hosts import fqdn
 from lab.analyzer.model import MESH, Config, Route
+from lab.analyzer.resources import Resource
 from lab.analyzer.rulebook import Rule, rule
 
 
@@ -37,14 +38,15 @@ def vs_hosts_not_in_registry(config: Config, found: Rule) -> Iterator[Finding]:
             yield found(vs, message, _service_entry_hint(missing[0], l4))
         else:
             message = (
-                f"{names} not in the registry: sidecars apply these http routes only on ports "
-                "that some other Service already opens, and REGISTRY_ONLY refuses the host"
+                f"{names} not in the registry: sidecars apply these http routes only on ports other "
+                "Services open as HTTP; on other ports requests leave through PassthroughCluster "
+                "(or are refused when the mesh is REGISTRY_ONLY)"
             )
             yield found(vs, message, _service_entry_hint(missing[0], mesh_routes), "warning")
 
 
 def _service_entry_hint(host: str, routes: list[Route]) -> str:
-    ports = sorted({p for r in routes for p in r.match_ports()}) or [443]
+    ports = sorted({p for r in routes for p in r.match_ports()}) or [80 if routes[0].kind == "http" else 443]
     protocol = {"tls": "TLS", "tcp": "TCP", "http": "HTTP"}[routes[0].kind]
     return f"add a ServiceEntry for {host} (port {ports[0]}, protocol {protocol})"
 
@@ -80,7 +82,7 @@ def destination_not_found(config: Config, found: Rule) -> Iterator[Finding]:
             yield found(route.vs, message, "fix the host or add a ServiceEntry for it")
 
 
-def _placeholder_for(config: Config, route: Route) -> tuple[str, object] | None:
+def _placeholder_for(config: Config, route: Route) -> tuple[str, Resource] | None:
     """The EnvoyFilter cluster that replaces a gateway tcp route's destination, if any."""
     if route.kind != "tcp" or MESH in route.gateways:
         return None

@@ -42,7 +42,7 @@ def subset_selects_nothing(config: Config, found: Rule) -> Iterator[Finding]:
                 continue
             name = str(subset.get("name"))
             used = _used(config, host, name)
-            pods = "; ".join(sorted({_labels(ep) for ep in endpoints})) or "none"
+            pods = "; ".join(sorted({_labels(_own(ep)) for ep in endpoints})) or "none"
             message = (
                 f"subset {name} labels {_labels(labels)} select no endpoint of {host} "
                 f"(its endpoints carry: {pods}), so its cluster is empty"
@@ -72,6 +72,11 @@ def subset_without_labels(config: Config, found: Rule) -> Iterator[Finding]:
             yield found(
                 dr, message, "add labels if you meant some of the pods", "info" if others_labelled else None
             )
+
+
+def _own(labels: dict[str, str]) -> dict[str, str]:
+    """The labels people set (`app`, `istio`), without prefixed bookkeeping like `istio.io/rev`."""
+    return {k: v for k, v in labels.items() if "/" not in k} or labels
 
 
 def _used(config: Config, host: str, subset: str) -> bool:

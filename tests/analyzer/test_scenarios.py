@@ -1,0 +1,79 @@
+"""The project's own scenarios (manifests/ and scenarios/): the pre-flight check they get."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from lab.analyzer import analyze_paths
+from lab.analyzer.cli import run_explain
+from lab.analyzer.scenarios import scenario_manifests
+
+from .builders import REPO
+
+SCENARIOS = [
+    "egress-sni",
+    "egress-sni-broken",
+    "egress-gateway-http",
+    "egress-gateway-https",
+    "egress-registry-only",
+    "egress-tls-origination",
+]
+
+
+def expected_findings(name: str) -> set[str]:
+    spec = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
+    return set(spec.get("expectedFindings") or [])
+
+
+def test_the_scenarios_are_the_ones_checked_here() -> None:
+    assert sorted(p.stem for p in (REPO / "scenarios").glob("*.yaml")) == sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_errors_are_exactly_the_lessons_the_scenario_expects(name: str) -> None:
+    folder, registry_only = scenario_manifests(name)
+    found = {f.code for f in analyze_paths([folder], registry_only=registry_only) if f.severity == "error"}
+    assert found == expected_findings(name)
+
+
+def test_the_broken_scenario_shows_the_four_mistakes() -> None:
+    folder, _ = scenario_manifests("egress-sni-broken")
+    found = {(f.code, f.kind) for f in analyze_paths([folder]) if f.severity == "error"}
+    assert found == {
+        ("KIA0203", "DestinationRule"),
+        ("LAB0101", "VirtualService"),
+        ("LAB0201", "Gateway"),
+        ("LAB0401", "Service"),
+        ("LAB0401", "Deployment"),
+    }
+
+
+def test_registry_only_comes_from_the_scenario_file() -> None:
+    assert scenario_manifests("egress-registry-only")[1] is True
+    assert scenario_manifests("egress-sni")[1] is False
+
+
+def test_explain_the_broken_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_explain([], "egress-sni-broken", "pod1", "https://en.wikipedia.org/wiki/Main_Page") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "no ServiceEntry puts *.wikipedia.org in the registry" in out
+    assert "result: leaves the mesh directly through PassthroughCluster" in out
+
+
+def test_explain_the_sni_scenario(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_explain([], "egress-sni", "pod1", "https://en.wikipedia.org/wiki/Main_Page") == 0
+    out = capsys.readouterr().out
+    hops = [line.split("  ")[0] for line in out.splitlines() if line[:1].isdigit()]
+    assert hops == ["1. client sidecar", "2. egress gateway", "3. internal listener", "4. upstream"]
+    assert "outbound|443|wildcard|" in out and "over ISTIO_MUTUAL" in " ".join(out.split())
+    assert "sni_listener" in out and "dynamic_forward_proxy_cluster" in out
+
+
+def test_explain_registry_only_refuses_what_the_entry_does_not_list(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_explain([], "egress-registry-only", "pod1", "https://en.wikipedia.org/") == 1
+    assert "BlackHoleCluster" in capsys.readouterr().out
+    assert run_explain([], "egress-registry-only", "pod1", "https://www.google.com/") == 0
+    assert "outbound|443||www.google.com" in capsys.readouterr().out

@@ -1,0 +1,87 @@
+"""`python -m tests.labsim serve`: run the lab simulator in the foreground.
+
+Prints `export NAME=value` lines and then `labsim ready`; `eval` the exports in another shell
+and run `invoke up` there. Ctrl-C or SIGTERM stops every process the simulator started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .config import EGRESS_MODES
+from .sim import UNSET, LabSim
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(prog="python -m tests.labsim", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = cli.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the simulator until Ctrl-C or SIGTERM")
+    serve.add_argument("--workdir", help="keep state here (default: a temporary folder, removed "
+                       "on exit)")
+    serve.add_argument("--lab-home", help="LAB_HOME to export (default: WORKDIR/labhome)")
+    serve.add_argument("--egress", choices=EGRESS_MODES, default="gateway")
+    serve.add_argument("--region", default="ap-northeast-2")
+    for name, default in (("boot", 0.3), ("cloud-init", 0.5), ("node-ready", 0.5),
+                          ("istio-ready", 0.5), ("pod-ready", 0.3)):
+        serve.add_argument(f"--{name}-delay", type=float, default=default, metavar="S")
+    serve.add_argument("--ssh-timeout", type=float, metavar="S", help="export LAB_SSH_TIMEOUT")
+    serve.add_argument("--ready-timeout", type=float, metavar="S",
+                       help="export LAB_READY_TIMEOUT")
+    faults = serve.add_argument_group("faults")
+    faults.add_argument("--sshd-late", action="append", default=[], metavar="NODE:S",
+                        help="that node's sshd starts S seconds after boot")
+    faults.add_argument("--sshd-restart-on", metavar="TEXT",
+                        help="the first command on k3s-s containing TEXT drops its session and "
+                        "restarts sshd")
+    faults.add_argument("--cloud-init-fail", action="append", default=[], metavar="NODE")
+    faults.add_argument("--kubectl-transient", type=int, default=0, metavar="N",
+                        help="the first N `kubectl get nodes` are refused")
+    faults.add_argument("--istiod-never-ready", action="store_true")
+    faults.add_argument("--istioctl-readiness-timeout", type=float, default=5.0, metavar="S")
+    return cli
+
+
+def serve(options: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    sim = LabSim(
+        options.workdir, egress=options.egress, region=options.region,
+        lab_home=options.lab_home, ssh_timeout=options.ssh_timeout,
+        ready_timeout=options.ready_timeout, boot_delay=options.boot_delay,
+        cloud_init_delay=options.cloud_init_delay, node_ready_delay=options.node_ready_delay,
+        istio_ready_delay=options.istio_ready_delay, pod_ready_delay=options.pod_ready_delay,
+        sshd_late=options.sshd_late, sshd_restart_on=options.sshd_restart_on,
+        cloud_init_fail=options.cloud_init_fail, kubectl_transient=options.kubectl_transient,
+        istiod_never_ready=options.istiod_never_ready,
+        istioctl_readiness_timeout=options.istioctl_readiness_timeout,
+        on_event=lambda message: print(f"labsim: {message}", file=sys.stderr, flush=True),
+    )
+    with sim:
+        print(sim.exports())
+        print(f"# workdir {sim.layout.root}; unset {' '.join(UNSET)} if set")
+        print("labsim ready", flush=True)
+        reported = 0
+        while not stop.wait(0.2):
+            for error in (sim.watcher.errors if sim.watcher else [])[reported:]:
+                print(f"labsim: error: {error}", file=sys.stderr, flush=True)
+                reported += 1
+    print("labsim stopped", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parser().parse_args(argv)
+    return serve(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Commands run inside pods through `kubectl exec`: curl, answered by the rules in egress.yaml.
+
+A rule says what the request returns and which access-log lines it leaves in which pods; the
+`--egress` mode picks the rule list. Rules are data: nothing here knows about Istio.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import random
+import shlex
+import string
+import uuid
+import zlib
+from urllib.parse import urlsplit
+
+import yaml
+
+from .cluster import State, matches
+from .kinds import iso
+
+CURL_VALUE_FLAGS = {
+    "-o", "--output", "-w", "--write-out", "-m", "--max-time", "--connect-timeout", "-H",
+    "--header", "-X", "--request", "-d", "--data", "-A", "--user-agent", "-u", "--user",
+    "--resolve", "--retry", "--retry-delay", "--cacert", "-e", "--referer", "-x", "--proxy",
+}
+REASONS = {200: "OK", 301: "Moved Permanently", 403: "Forbidden", 404: "Not Found",
+           502: "Bad Gateway", 503: "Service Unavailable"}
+PLACEHOLDERS = ("host", "url", "path", "scheme", "port", "method", "status", "pod", "namespace",
+                "pod_ip", "now", "upstream_ip", "gateway_ip", "client_port", "request_id",
+                "duration", "bytes")
+
+
+class Curl:
+    def __init__(self, argv: list[str]) -> None:
+        self.flags: dict[str, str] = {}
+        self.switches: set[str] = set()
+        self.url = ""
+        items = list(argv)
+        while items:
+            item = items.pop(0)
+            if item.startswith("--"):
+                name, has_value, value = item.partition("=")
+                if name in CURL_VALUE_FLAGS:
+                    self.flags[name] = value if has_value else (items.pop(0) if items else "")
+                else:
+                    self.switches.add(name)
+            elif item.startswith("-") and len(item) > 1:
+                for index, char in enumerate(item[1:], start=1):
+                    if f"-{char}" in CURL_VALUE_FLAGS:
+                        rest = item[index + 1:]
+                        self.flags[f"-{char}"] = rest or (items.pop(0) if items else "")
+                        break
+                    self.switches.add(f"-{char}")
+            elif not self.url:
+                self.url = item if "://" in item else f"http://{item}"
+
+    def flag(self, *names: str) -> str | None:
+        return next((self.flags[n] for n in names if n in self.flags), None)
+
+    def on(self, *names: str) -> bool:
+        return any(n in self.switches for n in names)
+
+    @property
+    def shows_errors(self) -> bool:
+        return not self.on("-s", "--silent") or self.on("-S", "--show-error")
+
+
+def load_rules(path: str) -> dict:
+    with open(path) as file:
+        return yaml.safe_load(file)
+
+
+def present(state: State, need: dict) -> bool:
+    """A `requires` / `unless` entry: some object of that kind (namespace, name, contents)."""
+    for obj in state.objects(need["kind"], need.get("namespace")):
+        if need.get("name") not in (None, obj["metadata"]["name"]):
+            continue
+        text = json.dumps(state.render(obj), separators=(",", ":"))
+        wanted = need.get("contains", [])
+        if all(part in text for part in ([wanted] if isinstance(wanted, str) else wanted)):
+            return True
+    return False
+
+
+def _first_pod(state: State, namespace: str, selector: str, container: str | None = None
+               ) -> dict | None:
+    for pod in state.objects("Pod", namespace):
+        names = [c["name"] for c in pod["spec"].get("containers", [])]
+        if matches(pod["metadata"].get("labels") or {}, selector) and (
+                container is None or container in names):
+            return pod
+    return None
+
+
+def _ip(pod: dict) -> str:
+    return pod["metadata"].get("annotations", {}).get("labsim/pod-ip", "")
+
+
+def choose(state: State, rules: list[dict], pod: dict, scheme: str, host: str) -> dict | None:
+    has_proxy = any(c["name"] == "istio-proxy" for c in pod["spec"].get("containers", []))
+    for rule in rules:
+        gateway = rule.get("gateway")
+        if (
+            fnmatch.fnmatch(host, rule["host"])
+            and rule.get("scheme", scheme) == scheme
+            and (has_proxy or not rule.get("sidecar"))
+            and all(present(state, need) for need in rule.get("requires", []))
+            and not any(present(state, need) for need in rule.get("unless", []))
+            and (not gateway or _first_pod(state, gateway["namespace"], gateway["selector"]))
+        ):
+            return rule
+    return None
+
+
+def page(pages: list[dict], host: str) -> str:
+    for entry in pages:
+        if fnmatch.fnmatch(host, entry["host"]):
+            return entry["body"]
+    return ""
+
+
+def fill(template: str, values: dict) -> str:
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    unknown = names - set(PLACEHOLDERS)
+    if unknown:
+        raise ValueError(f"egress.yaml: unknown placeholder(s) {sorted(unknown)} in {template!r}")
+    return template.format_map(values)
+
+
+def write_logs(state: State, rule: dict, values: dict) -> None:
+    for target in rule.get("logs", []):
+        namespace = fill(target["namespace"], values)
+        if "pod" in target:
+            pod = state.get("Pod", namespace, fill(target["pod"], values))
+        else:
+            pod = _first_pod(state, namespace, target["selector"], target["container"])
+        names = [c["name"] for c in (pod or {}).get("spec", {}).get("containers", [])]
+        if pod and target["container"] in names:
+            state.append_log(namespace, pod["metadata"]["name"], target["container"],
+                             fill(target["line"], values))
+
+
+def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
+    request = Curl(argv)
+    if not request.url:
+        return 2, "", "curl: try 'curl --help' or 'curl --manual' for more information\n"
+    parts = urlsplit(request.url)
+    host, scheme = parts.hostname or "", parts.scheme
+    port = parts.port or (443 if scheme == "https" else 80)
+    catalogue = load_rules(state.config.egress_file)
+    rule = choose(state, catalogue["modes"][state.config.egress], pod, scheme, host)
+    if rule is None:
+        error = f"curl: (6) Could not resolve host: {host}\n"
+        return 6, "", error if request.shows_errors else ""
+    body = rule.get("stdout", page(catalogue.get("pages", []), host))
+    status = int(rule.get("status", 200))
+    gateway = rule.get("gateway")
+    gateway_pod = _first_pod(state, gateway["namespace"], gateway["selector"]) if gateway else None
+    values = {
+        "host": host, "url": request.url, "path": parts.path + (f"?{parts.query}" if
+                                                                 parts.query else "") or "/",
+        "scheme": scheme, "port": port, "status": status,
+        "method": request.flag("-X", "--request") or ("HEAD" if request.on("-I", "--head")
+                                                      else "GET"),
+        "pod": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
+        "pod_ip": _ip(pod), "now": iso(state.now, fraction=True),
+        "upstream_ip": f"203.0.113.{zlib.crc32(host.encode()) % 250 + 1}",
+        "gateway_ip": _ip(gateway_pod) if gateway_pod else "-",
+        "client_port": random.randint(32768, 60999), "request_id": str(uuid.uuid4()),
+        "duration": random.randint(20, 200), "bytes": len(body.encode()),
+    }
+    write_logs(state, rule, values)
+    code = int(rule.get("exit", 0))
+    if code:
+        error = fill(rule.get("stderr", ""), values)
+        return code, "", error + "\n" if error and request.shows_errors else ""
+    if status >= 400 and request.on("-f", "--fail"):
+        error = f"curl: (22) The requested URL returned error: {status}\n"
+        return 22, "", error if request.shows_errors else ""
+    if request.on("-I", "--head"):
+        protocol = "HTTP/2" if scheme == "https" else "HTTP/1.1"
+        reason = "" if scheme == "https" else " " + REASONS.get(status, "")
+        out = f"{protocol} {status}{reason}\r\ncontent-type: text/html; charset=UTF-8\r\n\r\n"
+    elif request.flag("-o", "--output"):
+        out = ""
+    else:
+        out = body
+    write_out = request.flag("-w", "--write-out")
+    if write_out:
+        for name in ("http_code", "response_code"):
+            write_out = write_out.replace(f"%{{{name}}}", f"{status:03d}")
+        out += write_out.replace("%{exitcode}", "0").replace("\\n", "\n")
+    return 0, out, ""
+
+
+def run_in_pod(state: State, pod: dict, container: str, command: list[str]
+               ) -> tuple[int, str, str]:
+    if len(command) >= 3 and os.path.basename(command[0]) in ("sh", "bash") and command[1] == "-c":
+        command = shlex.split(command[2])
+    program = os.path.basename(command[0]) if command else ""
+    if program == "curl":
+        return curl(state, pod, command[1:])
+    if program == "true":
+        return 0, "", ""
+    if program == "echo":
+        return 0, " ".join(command[1:]) + "\n", ""
+    if program == "hostname":
+        return 0, pod["metadata"]["name"] + "\n", ""
+    return 126, "", (f'OCI runtime exec failed: exec failed: unable to start container process: '
+                     f'exec: "{command[0] if command else ""}": executable file not found in '
+                     "$PATH: unknown\n")

@@ -1,0 +1,158 @@
+"""What `istioctl install` puts in the cluster: the objects of Istio's profiles."""
+
+from __future__ import annotations
+
+import yaml
+
+from . import workloads
+from .cluster import State
+from .kinds import ISTIO_KINDS
+
+NS = "istio-system"
+DEMO_MESH = {
+    "accessLogFile": "/dev/stdout",
+    "defaultConfig": {"discoveryAddress": "istiod.istio-system.svc:15012"},
+    "defaultProviders": {"metrics": ["prometheus"]},
+    "enablePrometheusMerge": True,
+    "extensionProviders": [
+        {"name": "otel", "envoyOtelAls": {
+            "port": 4317, "service": "opentelemetry-collector.observability.svc.cluster.local"}},
+        {"name": "skywalking", "skywalking": {
+            "port": 11800, "service": "tracing.istio-system.svc.cluster.local"}},
+    ],
+    "rootNamespace": "istio-system",
+    "trustDomain": "cluster.local",
+}
+# profile -> gateways it installs (istiod always)
+PROFILES = {"demo": ("ingress", "egress"), "default": ("ingress",), "minimal": ()}
+GATEWAY_PORTS = {
+    "ingress": [("status-port", 15021, 15021), ("http2", 80, 8080), ("https", 443, 8443),
+                ("tcp", 31400, 31400), ("tls", 15443, 15443)],
+    "egress": [("http2", 80, 8080), ("https", 443, 8443)],
+}
+
+
+def mesh_config(profile: str, overrides: dict) -> dict:
+    mesh = dict(DEMO_MESH) if profile == "demo" else {
+        key: value for key, value in DEMO_MESH.items() if key != "accessLogFile"}
+    for path, value in overrides.items():
+        node = mesh
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return mesh
+
+
+def _crd(kind) -> dict:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": kind.resource, "labels": {"app": "istio-pilot", "chart": "istio"}},
+        "spec": {"group": kind.group, "scope": "Namespaced",
+                 "names": {"kind": kind.kind, "plural": kind.plural,
+                           "singular": kind.kind.lower(), "shortNames": list(kind.short)},
+                 "versions": [{"name": v, "served": True, "storage": i == 0}
+                              for i, v in enumerate(kind.versions)]},
+    }
+
+
+def _istiod(version: str) -> dict:
+    labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": "default",
+              "install.operator.istio.io/owning-resource": "unknown",
+              "operator.istio.io/component": "Pilot"}
+    dep = workloads.deployment(NS, "istiod", labels, "discovery",
+                               f"docker.io/istio/pilot:{version}",
+                               pod_labels={"sidecar.istio.io/inject": "false"},
+                               annotations={"prometheus.io/port": "15014",
+                                            "prometheus.io/scrape": "true"})
+    dep["spec"]["selector"] = {"matchLabels": {"istio": "pilot"}}
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in (8080, 15010, 15017)]
+    container["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}}
+    dep["spec"]["template"]["spec"]["serviceAccountName"] = "istiod"
+    return dep
+
+
+def _gateway(which: str, version: str) -> dict:
+    name = f"istio-{which}gateway"
+    component = "IngressGateways" if which == "ingress" else "EgressGateways"
+    labels = {"app": name, "istio": f"{which}gateway", "istio.io/rev": "default",
+              "install.operator.istio.io/owning-resource": "unknown",
+              "operator.istio.io/component": component}
+    dep = workloads.deployment(
+        NS, name, labels, "istio-proxy", f"docker.io/istio/proxyv2:{version}",
+        pod_labels={"sidecar.istio.io/inject": "false", "chart": "gateways",
+                    "heritage": "Tiller", "release": "istio",
+                    "service.istio.io/canonical-name": name,
+                    "service.istio.io/canonical-revision": "latest"},
+        annotations={"prometheus.io/path": "/stats/prometheus", "prometheus.io/port": "15020",
+                     "prometheus.io/scrape": "true"})
+    dep["spec"]["selector"] = {"matchLabels": {"app": name, "istio": f"{which}gateway"}}
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
+                         "--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error",
+                         "--log_output_level=default:info"]
+    container["ports"] = [{"containerPort": t, "protocol": "TCP"}
+                          for _, _, t in GATEWAY_PORTS[which]] + [
+        {"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}]
+    container["readinessProbe"] = {"httpGet": {"path": "/healthz/ready", "port": 15021}}
+    dep["spec"]["template"]["spec"]["serviceAccountName"] = f"{name}-service-account"
+    return dep
+
+
+def install(state: State, version: str, profile: str, mesh_overrides: dict) -> list[str]:
+    """Create what is missing; returns the Deployments the install waits for."""
+    state.data["istio"] = {"version": version, "profile": profile}
+    never = state.config.faults.istiod_never_ready
+    # the gateways need istiod's configuration to become ready, so they fail with it
+    delay = None if never else state.config.delays.istio_ready
+    if not state.get("Namespace", "", NS):
+        state.put(workloads.namespace_object(NS))
+    for kind in ISTIO_KINDS:
+        if not state.get("CustomResourceDefinition", "", kind.resource):
+            state.put(_crd(kind))
+    mesh = mesh_config(profile, mesh_overrides)
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "istio", "namespace": NS,
+                              "labels": {"istio.io/rev": "default",
+                                         "operator.istio.io/component": "Pilot"}},
+                 "data": {"mesh": yaml.safe_dump(mesh, sort_keys=True),
+                          "meshNetworks": "networks: {}\n"}}
+    state.put(configmap)
+    components = [("istiod", _istiod(version),
+                   workloads.service(NS, "istiod", None,
+                                     [("grpc-xds", 15010, 15010), ("https-dns", 15012, 15012),
+                                      ("https-webhook", 443, 15017),
+                                      ("http-monitoring", 15014, 15014)],
+                                     {"app": "istiod", "istio": "pilot"},
+                                     {"app": "istiod", "istio": "pilot"}))]
+    for which in PROFILES[profile]:
+        dep = _gateway(which, version)
+        name = dep["metadata"]["name"]
+        components.append((name, dep, workloads.service(
+            NS, name, None, GATEWAY_PORTS[which], dep["spec"]["selector"]["matchLabels"],
+            dep["metadata"]["labels"], "LoadBalancer" if which == "ingress" else "ClusterIP")))
+    for name, dep, svc in components:
+        account = dep["spec"]["template"]["spec"]["serviceAccountName"]
+        if not state.get("ServiceAccount", NS, account):
+            state.put({"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": account, "namespace": NS}})
+        if not state.get("Deployment", NS, name):
+            workloads.create_deployment(state, dep, delay)
+        if not state.get("Service", NS, name):
+            workloads.allocate_service(state, svc, None)
+            state.put(svc)
+    return [name for name, _, _ in components]
+
+
+def uninstall(state: State) -> None:
+    for obj in state.objects(namespace=NS):
+        if obj["kind"] in ("Deployment", "Service", "ConfigMap", "ServiceAccount"):
+            state.remove(obj)
+    for kind in ISTIO_KINDS:
+        for obj in state.objects(kind.kind):
+            state.remove(obj)
+        crd = state.get("CustomResourceDefinition", "", kind.resource)
+        if crd:
+            state.remove(crd)
+    state.data["istio"] = None

@@ -1,0 +1,92 @@
+"""End to end, egress `gateway`: the real CLI (`invoke scenario ...`) against the lab simulator
+after one real `invoke up`. Each scenario exits as described and leaves the lab as it found it."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab.scenario.model import load_catalog
+from tests.labsim import LabSim
+
+from .e2e import RUN_ALL, invoke, kubectl_calls, ready_lab, snapshot, verbs
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSim]:
+    with ready_lab(tmp_path_factory.mktemp("labsim-gateway"), egress="gateway") as sim:
+        yield sim
+
+
+def test_scenarios_lists_the_six_with_titles(lab: LabSim) -> None:
+    listing = invoke(lab, "scenarios")
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split(None, 1) for line in listing.stdout.splitlines()]
+    assert rows == [[s.name, s.title] for s in load_catalog()]
+
+
+def test_an_unknown_scenario_is_one_line_with_the_valid_names(lab: LabSim) -> None:
+    result = invoke(lab, "scenario", "egress-snii")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown scenario 'egress-snii' → valid names: " + ", ".join(s.name for s in load_catalog())
+    ]
+
+
+def test_egress_sni_passes_applies_checks_and_cleans_up_in_order(lab: LabSim) -> None:
+    before, first = snapshot(lab), len(lab.commands("kubectl"))
+
+    result = invoke(lab, "scenario", "egress-sni")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✓ egress-sni passed" in result.stdout
+    calls = kubectl_calls(lab, first)
+    assert verbs(calls) == ["apply", "exec", "logs", "exec", "logs", "exec", "logs", "delete"]
+    applied = [c for c in calls if c[0] == "apply"]
+    assert [c for c in calls if c[0] == "delete"] == [
+        ["delete", "-f", "-", "--ignore-not-found", "--wait=true"]
+    ] * len(applied)
+    exec_call = next(c for c in calls if c[0] == "exec")
+    assert exec_call[:6] == ["exec", "-n", "default", "pod1", "-c", "netshoot"]
+    gateway_logs = next(c for c in calls if c[0] == "logs" and "istio=egressgateway-sni" in c)
+    assert "--tail=-1" in gateway_logs and any(a.startswith("--since-time=") for a in gateway_logs)
+    assert "✓ leak check" in result.stdout
+    assert snapshot(lab) == before
+
+
+def test_every_scenario_exits_0_with_one_junit_testcase_per_assertion(lab: LabSim, tmp_path: Path) -> None:
+    before, first = snapshot(lab), len(lab.commands("kubectl"))
+    junit = tmp_path / "scenarios.xml"
+
+    result = invoke(lab, *RUN_ALL, "--junit", str(junit), timeout=300)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert "6 of 6 scenarios passed" in result.stdout
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    catalog = load_catalog()
+    assert [s.get("name") for s in suites] == [s.name for s in catalog]
+    for suite, scenario in zip(suites, catalog, strict=True):
+        cases = suite.findall("testcase")
+        assert len(cases) == len(scenario.assertions) + 1, "each assertion, plus the leak check"
+        assert not suite.findall("testcase/failure") and not suite.findall("testcase/error")
+    assert snapshot(lab) == before, (
+        "gateway Service/Deployment, mesh config, namespaces and Istio config as before"
+    )
+    calls = kubectl_calls(lab, first)
+    # egress-sni-broken saved the installed gateway before clobbering it, then patched it back
+    saved = calls.index(
+        ["get", "service,deployment", "istio-egressgateway", "-n", "istio-system", "-o", "json"]
+    )
+    assert [c[1] for c in calls[saved:] if c[0] == "patch" and c[2] == "istio-egressgateway"] == [
+        "service",
+        "deployment",
+    ]
+    # egress-registry-only set REGISTRY_ONLY, then put the original mesh config back
+    mesh = [c[-1] for c in calls if c[:3] == ["patch", "configmap", "istio"]]
+    assert len(mesh) == 2 and "REGISTRY_ONLY" in mesh[0] and "REGISTRY_ONLY" not in mesh[1]
+    assert "why:" in result.stdout
