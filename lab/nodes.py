@@ -68,6 +68,14 @@ class _RecordFirstKey(paramiko.MissingHostKeyPolicy):
 _KNOWN_HOSTS_LOCK = threading.Lock()
 
 
+class _WholeInput(io.StringIO):
+    """Invoke reads a non-terminal stdin one byte per 10 ms (1 KiB of YAML took 10 s): hand it
+    large chunks instead."""
+
+    def read(self, size: int | None = -1) -> str:
+        return super().read(64 * 1024)
+
+
 class Node:
     """One lab host reachable over SSH."""
 
@@ -170,12 +178,17 @@ class Node:
                     command,
                     hide=True,
                     warn=True,
-                    in_stream=io.StringIO(stdin) if stdin is not None else False,
+                    in_stream=_WholeInput(stdin) if stdin is not None else False,
                     timeout=timeout,
                 )
             except TRANSPORT_ERRORS:
                 self.close()
                 raise
+            if result.exited == -1:
+                # The channel closed with no exit status: the session died (sshd restarted,
+                # node rebooting), not the command. Reconnect and run it again.
+                self.close()
+                raise EOFError(f"{self.name}: the SSH session ended before `{command[:40]}` finished")
             return CommandResult(self.name, command, result.exited, result.stdout, result.stderr)
 
         try:

@@ -21,3 +21,7 @@ def moto_aws(moto_endpoint: str) -> str:
     reset_moto(moto_endpoint)
     seed_ubuntu_ami(moto_endpoint)
     return moto_endpoint
+
+
+# The lab simulator's fixtures (`labsim`, `labsim_factory`), for every test folder.
+from tests.labsim.fixtures import labsim, labsim_factory  # noqa: E402, F401

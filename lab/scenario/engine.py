@@ -139,12 +139,13 @@ class Engine:
         except KeyboardInterrupt:
             result.interrupted = True
             self.progress.warn("interrupted: cleaning up first (press Ctrl-C again to abandon the cleanup)")
-        except LabError as error:
+        except LabError as error:  # reading the baseline, editing the mesh, a kept record
             result.error("prepare the cluster", str(error))
+            self.progress.info(f"  [red]{escape(str(error))}[/]")
         result.skip_unrun(
             "not run: an earlier step failed" if not result.interrupted else "not run: interrupted"
         )
-        if result.problems and not result.interrupted:
+        if result.problems and not result.interrupted and baseline is not None:
             self._collect_evidence(scenario, result)
         if keep:
             self._keep(scenario, undo, result)
@@ -163,7 +164,8 @@ class Engine:
 
     def _preflight(self, scenario: Scenario, analyze: Analyze, result: ScenarioResult) -> None:
         files = scenario.manifests
-        with self.progress.step(f"pre-flight: analyze {len(files)} manifests") as handle:
+        plural = "" if len(files) == 1 else "s"
+        with self.progress.step(f"pre-flight: analyze {len(files)} manifest{plural}") as handle:
             findings = analyze(files, registry_only=scenario.outbound_policy == "REGISTRY_ONLY")
             for f in findings:
                 lesson = " (expected: part of the lesson)" if f.code in scenario.expected_findings else ""
@@ -425,13 +427,10 @@ class Engine:
         if result.interrupted:
             self.progress.warn(f"{name} interrupted after {seconds:.1f}s")
             return
-        first = result.problems[0]
-        where = (
-            f"; evidence in {result.report_dir}/"
-            if result.report_dir and any(result.report_dir.iterdir())
-            else ""
+        first = result.problems[0].name if result.problems else "not every check ran"
+        self.progress.info(
+            f"[red]✗[/] {name} failed: {escape(first)}; evidence in {escape(str(result.report_dir))}/"
         )
-        self.progress.info(f"[red]✗[/] {name} failed: {escape(first.name)}{escape(where)}")
 
 
 def load_analyzer() -> Analyze:

@@ -70,7 +70,16 @@ class Istio(Step):
         if not set(ISTIO_DEPLOYMENTS) <= present:
             # The demo profile keeps access logs on stdout: the scenarios' evidence depends on it.
             ctx.note("istioctl install --set profile=demo")
-            cluster.istioctl("install", "--set", "profile=demo", "-y", timeout=900)
+            # istioctl blocks until the components are ready: its own wait, bounded by ours.
+            timeout = int(ctx.settings.ready_timeout)
+            cluster.istioctl(
+                "install",
+                "--set",
+                "profile=demo",
+                "-y",
+                f"--readiness-timeout={timeout}s",
+                timeout=timeout + 120,
+            )
         ctx.note("waiting for istiod and both gateways to be Available")
         cluster.wait(
             *(f"deployment/{d}" for d in ISTIO_DEPLOYMENTS),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.labsim import LabSim
+from tests.lifecycle.conftest import base_env
 
 REPO = Path(__file__).resolve().parents[2]
 ISTIO_KINDS = {
@@ -39,8 +40,13 @@ def ready_lab(workdir: Path, egress: str) -> Iterator[LabSim]:
         yield sim
 
 
+def environment(sim: LabSim, **extra: str) -> dict[str, str]:
+    """No real AWS settings or LAB_* of the developer's shell: only the simulator's."""
+    return {**sim.environ(base_env(sim.lab_home)), **sim.env, "LAB_STEP_TIMEOUT": STEP_TIMEOUT, **extra}
+
+
 def invoke(sim: LabSim, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**sim.environ(), "LAB_STEP_TIMEOUT": STEP_TIMEOUT, **env}
+    environ = environment(sim, **env)
     return subprocess.run(
         [sys.executable, "-m", "invoke", *args],
         cwd=REPO,
@@ -52,7 +58,7 @@ def invoke(sim: LabSim, *args: str, timeout: float = 180, **env: str) -> subproc
 
 
 def start(sim: LabSim, *args: str, **env: str) -> subprocess.Popen[str]:
-    environ = {**sim.environ(), "LAB_STEP_TIMEOUT": STEP_TIMEOUT, **env}
+    environ = environment(sim, **env)
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", *args],
         cwd=REPO,

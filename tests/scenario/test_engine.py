@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from lab.analyzer import Finding
+from lab.errors import LabError, RemoteCommandError
 from lab.scenario.engine import Interrupts
 from lab.scenario.results import FAILED, LEAK_CHECK, PASSED, SKIPPED
 
@@ -380,3 +381,42 @@ def test_keep_leaves_everything_and_the_next_run_cleans_it_up_first(tmp_path: Pa
 
 def _with_timeout(seconds: float) -> str:
     return DEMO.replace("timeout: 0.3", f"timeout: {seconds}")
+
+
+def test_a_cluster_that_cannot_be_read_stops_the_run_before_any_change(tmp_path: Path) -> None:
+    cluster = passing_cluster()
+
+    def refuse(tool: str, args: tuple[str, ...]) -> None:
+        if args[:2] == ("get", "namespaces"):
+            raise RemoteCommandError("k3s-s", "kubectl get namespaces", 1, "connection refused")
+
+    cluster.on_call = refuse
+    engine, out = make_engine(cluster, tmp_path / "lab")
+
+    result = engine.run(write_scenario(tmp_path))
+
+    assert not result.passed
+    assert [c.name for c in result.problems] == ["prepare the cluster"]
+    assert not {"kubectl apply", "kubectl patch", "kubectl delete"} & set(cluster.verbs())
+    assert "connection refused" in out.getvalue()
+
+
+def test_evidence_is_best_effort_and_lists_what_could_not_be_collected(tmp_path: Path) -> None:
+    cluster = passing_cluster()
+    cluster.logs = lambda args: ok(PASSTHROUGH_LOG)
+
+    def proxy_config_fails(tool: str, args: tuple[str, ...]) -> None:
+        if tool == "istioctl" and args[:2] == ("proxy-config", "clusters"):
+            raise LabError("k3s-s: `istioctl proxy-config` took longer than 60s")
+
+    cluster.on_call = proxy_config_fails
+    engine, _ = make_engine(cluster, tmp_path / "lab")
+
+    result = engine.run(write_scenario(tmp_path))
+
+    assert result.report_dir is not None
+    files = {p.name for p in result.report_dir.iterdir()}
+    assert {"client-listeners.json", "client-endpoints.json", "istioctl-analyze.json"} <= files
+    assert "client-clusters.json" not in files
+    errors = (result.report_dir / "errors.txt").read_text().splitlines()
+    assert errors[0] == "client-clusters.json: k3s-s: `istioctl proxy-config` took longer than 60s"

@@ -1,0 +1,76 @@
+"""Each fault the simulator injects, and what `up` must do about it."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import cli_for, lab_dir
+
+
+def _no_traceback(result) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_late_sshd_is_waited_for(labsim_factory) -> None:
+    sim = labsim_factory(sshd_late="k3s-w1:3")
+    up = cli_for(sim)("up", "--until", "cloud-init")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "waiting for SSH on k3s-w1" in up.stdout
+    assert {e["node"] for e in sim.commands("cloud-init")} == {"k3s-s", "k3s-w1", "k3s-w2", "testpc"}
+
+
+def test_sshd_restart_mid_provisioning_is_retried(labsim_factory) -> None:
+    sim = labsim_factory(sshd_restart_on="install --set profile=demo")
+    up = cli_for(sim)("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    installs = [e for e in sim.commands("istioctl") if "install" in e["argv"]]
+    assert len(installs) == 2, "the dropped command ran again on a new connection"
+    assert installs[0]["exit"] != 0 and installs[1]["exit"] == 0
+
+
+def test_cloud_init_failure_names_the_node_and_writes_evidence(labsim_factory) -> None:
+    sim = labsim_factory(cloud_init_fail="k3s-w2")
+    up = cli_for(sim)("up")
+    assert up.returncode != 0
+    _no_traceback(up)
+    assert "cloud-init failed on k3s-w2" in up.stderr
+    bundles = list((lab_dir(sim) / "logs").iterdir())
+    assert len(bundles) == 1 and str(bundles[0]) in up.stderr
+    failed_log = (bundles[0] / "k3s-w2" / "cloud-init-output.log").read_text()
+    assert failed_log.strip() and failed_log.splitlines()[-1] in up.stderr, "the tail is shown"
+    assert (bundles[0] / "k3s-s" / "cloud-init-output.log").exists()
+    assert not sim.commands("istioctl"), "nothing is installed on a broken node set"
+
+
+def test_transient_kubectl_errors_are_retried(labsim_factory) -> None:
+    sim = labsim_factory(kubectl_transient=3)
+    up = cli_for(sim)("up", "--until", "nodes-ready")
+    assert up.returncode == 0, up.stdout + up.stderr
+    exits = [e["exit"] for e in sim.commands("kubectl") if e["argv"][1:3] == ["get", "nodes"]]
+    assert exits[:3] == [1, 1, 1] and exits[-1] == 0
+
+
+def test_istiod_never_ready_fails_at_the_istio_step_with_its_logs(labsim_factory) -> None:
+    sim = labsim_factory(istiod_never_ready=True, ready_timeout=3)
+    up = cli_for(sim)("up")
+    assert up.returncode != 0
+    _no_traceback(up)
+    assert "step 'istio' failed" in up.stderr
+    install = next(e for e in sim.commands("istioctl") if "install" in e["argv"])
+    assert "--readiness-timeout=3s" in install["argv"], "the step's own deadline bounds istioctl's wait"
+    assert not [e for e in sim.commands("kubectl") if "samples/addons" in " ".join(e["argv"])]
+    bundle = next((lab_dir(sim) / "logs").iterdir())
+    istiod = (bundle / "k3s-s" / "istiod.log").read_text()
+    assert istiod.strip() and not istiod.startswith("# could not collect")
+
+
+def test_changed_host_key_is_a_hard_error(labsim_factory) -> None:
+    sim = labsim_factory()
+    cli = cli_for(sim)
+    assert cli("up", "--until", "ssh").returncode == 0
+    known = (lab_dir(sim) / "known_hosts").read_text()
+    sim.rotate_host_key("k3s-s")
+    up = cli("up")
+    assert up.returncode != 0
+    _no_traceback(up)
+    assert "k3s-s" in up.stderr and "different SSH host key" in up.stderr
+    assert (lab_dir(sim) / "known_hosts").read_text() == known, "the pinned key is never replaced silently"
+    assert not sim.commands("istioctl")
