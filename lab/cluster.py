@@ -63,19 +63,14 @@ class Cluster:
         self,
         *targets: str,
         condition: str,
-        namespace: str,
         timeout: float,
+        namespace: str | None = None,
         selector: str | None = None,
     ) -> None:
         """Block on kubectl's own wait rather than polling from here."""
-        args = [
-            "wait",
-            f"--for=condition={condition}",
-            *targets,
-            "-n",
-            namespace,
-            f"--timeout={int(timeout)}s",
-        ]
+        args = ["wait", f"--for=condition={condition}", *targets, f"--timeout={int(timeout)}s"]
+        if namespace:
+            args += ["-n", namespace]
         if selector:
             args += ["-l", selector]
         self.kubectl(*args, timeout=timeout + 30)

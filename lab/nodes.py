@@ -145,14 +145,27 @@ class Node:
         self._connection = wait_until(
             attempt,
             timeout=self.connect_deadline,
-            interval=2.0,
+            # A refused connection answers at once, so polling fast costs nothing; while the
+            # instance is still booting each attempt waits CONNECT_TIMEOUT anyway.
+            interval=0.5,
             what=f"SSH on {self.name} ({self.address}:{self.port})",
             retry_on=TRANSPORT_ERRORS,
-            on_wait=(lambda waited: on_wait(f"waiting for SSH on {self.name} ({waited:.0f}s)"))
-            if on_wait
-            else None,
+            on_wait=self._reporter(on_wait),
             hint="check that the instance is running and that your IP is in the lab's SSH CIDR",
         )
+
+    def _reporter(self, on_wait: Callable[[str], None] | None) -> Callable[[float], None] | None:
+        """Say we are waiting at once, then every 10 s: one line per attempt would drown the rest."""
+        if on_wait is None:
+            return None
+        said: set[int] = set()
+
+        def report(waited: float) -> None:
+            if int(waited // 10) not in said:
+                said.add(int(waited // 10))
+                on_wait(f"waiting for SSH on {self.name} ({waited:.0f}s)")
+
+        return report
 
     def close(self) -> None:
         if self._connection is not None:

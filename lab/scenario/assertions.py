@@ -63,6 +63,8 @@ class Assertion:
                 status == self.value,
                 f"HTTP status {status}" if status else f"no HTTP status in {trim(out)}",
             )
+        if self.kind in LOG_KINDS and not out.strip():
+            return self.kind == "notContains", "no log lines since the exec step began"
         if self.kind in ("stdoutContains", "contains"):
             return str(self.value) in out, trim(out)
         if self.kind in ("stdoutNotContains", "notContains"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from typing import Any
 from rich.markup import escape
 
 from lab.errors import LabError
-from lab.nodes import CommandResult
 from lab.progress import Progress, StepHandle
 from lab.scenario import evidence
 from lab.scenario.assertions import Observed
@@ -33,6 +31,7 @@ from lab.scenario.cluster_state import (
     take_baseline,
     write_mesh,
 )
+from lab.scenario.interrupts import Guarded, Interrupts
 from lab.scenario.model import Apply, Exec, Logs, Scenario, Step, Wait
 from lab.scenario.results import FAILED, LEAK_CHECK, PASSED, Case, ScenarioResult
 from lab.scenario.undo import Undo
@@ -44,55 +43,6 @@ Analyze = Callable[..., list[Any]]
 
 class StepFailed(Exception):
     """A step did not do what it should: the scenario stops there (the failure is already recorded)."""
-
-
-@dataclass
-class Interrupts:
-    """Ctrl-C presses so far, counted by the CLI's SIGINT handler."""
-
-    count: int = 0
-
-
-class _Guarded:
-    """The cluster, raising KeyboardInterrupt once Ctrl-C was pressed `threshold` times: before each
-    call, and after it too unless `finish_current` (cleanup lets a finished command count as done)."""
-
-    def __init__(
-        self, cluster: ClusterLike, interrupts: Interrupts, threshold: int, finish_current: bool = False
-    ) -> None:
-        self._cluster, self._interrupts, self._threshold = cluster, interrupts, threshold
-        self._finish_current = finish_current
-
-    def _guard(self, call: Callable[[], Any]) -> Any:
-        self._check()
-        result = call()
-        if not self._finish_current:
-            self._check()
-        return result
-
-    def _check(self) -> None:
-        if self._interrupts.count >= self._threshold:
-            raise KeyboardInterrupt
-
-    def kubectl(
-        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float | None = None
-    ) -> CommandResult:
-        return self._guard(lambda: self._cluster.kubectl(*args, stdin=stdin, check=check, timeout=timeout))
-
-    def kubectl_json(self, *args: str, timeout: float | None = None) -> dict[str, Any]:
-        return self._guard(lambda: self._cluster.kubectl_json(*args, timeout=timeout))
-
-    def istioctl(self, *args: str, check: bool = True, timeout: float | None = None) -> CommandResult:
-        return self._guard(lambda: self._cluster.istioctl(*args, check=check, timeout=timeout))
-
-    def wait(
-        self, *targets: str, condition: str, namespace: str, timeout: float, selector: str | None = None
-    ) -> None:
-        self._guard(
-            lambda: self._cluster.wait(
-                *targets, condition=condition, namespace=namespace, timeout=timeout, selector=selector
-            )
-        )
 
 
 class Engine:
@@ -109,7 +59,7 @@ class Engine:
     ) -> None:
         self.interrupts = interrupts or Interrupts()
         self.raw = cluster
-        self.cluster = _Guarded(cluster, self.interrupts, 1)
+        self.cluster = Guarded(cluster, self.interrupts, 1)
         self.progress = progress
         self.reports_dir = lab_dir / "reports"
         self.kept_dir = lab_dir / "kept"
@@ -349,7 +299,7 @@ class Engine:
 
     def _cleanup(self, undo: Undo, result: ScenarioResult) -> bool:
         """Undo everything; True when it ran to the end (errors are recorded, the rest still runs)."""
-        cluster = _Guarded(self.raw, self.interrupts, 2, finish_current=True)
+        cluster = Guarded(self.raw, self.interrupts, 2, finish_current=True)
         actions = undo.actions()
         for index, (label, action) in enumerate(actions):
             try:
@@ -373,7 +323,7 @@ class Engine:
                 found = leaks(
                     baseline,
                     take_baseline(
-                        _Guarded(self.raw, self.interrupts, 2, finish_current=True), scenario.preserve
+                        Guarded(self.raw, self.interrupts, 2, finish_current=True), scenario.preserve
                     ),
                 )
                 case = Case(

@@ -8,7 +8,10 @@ from lab.steps.istio import available
 
 
 def kiali_node_port(ctx: UpContext) -> int | None:
-    service = ctx.cluster.kubectl_json("get", "service", "kiali", "-n", "istio-system")
+    return node_port(ctx.cluster.kubectl_json("get", "service", "kiali", "-n", "istio-system"))
+
+
+def node_port(service: dict) -> int | None:
     if service.get("spec", {}).get("type") != "NodePort":
         return None
     for port in service["spec"].get("ports", []):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from lab.cloud import Cloud
 from lab.cluster import SERVER, Cluster
@@ -25,6 +25,8 @@ class UpContext:
     progress: Progress
     handle: StepHandle | None = None
     _nodes: dict[str, Node] = field(default_factory=dict)
+    # What a step's `done` check read, so that its `run` need not ask the cluster again.
+    seen: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def cloud(self) -> Cloud:

@@ -60,13 +60,15 @@ class Istio(Step):
 
     def done(self, ctx: UpContext) -> bool:
         try:
-            return available(self._deployments(ctx), ISTIO_DEPLOYMENTS) == set(ISTIO_DEPLOYMENTS)
+            ctx.seen[self.name] = deployments = self._deployments(ctx)
         except RemoteCommandError:
             return False
+        return available(deployments, ISTIO_DEPLOYMENTS) == set(ISTIO_DEPLOYMENTS)
 
     def run(self, ctx: UpContext) -> None:
         cluster = ctx.cluster
-        present = {i["metadata"]["name"] for i in self._deployments(ctx).get("items", [])}
+        deployments = ctx.seen.get(self.name) or self._deployments(ctx)
+        present = {i["metadata"]["name"] for i in deployments.get("items", [])}
         if not set(ISTIO_DEPLOYMENTS) <= present:
             # The demo profile keeps access logs on stdout: the scenarios' evidence depends on it.
             ctx.note("istioctl install --set profile=demo")

@@ -35,17 +35,22 @@ class NodesReady(Step):
             return False
 
     def run(self, ctx: UpContext) -> None:
-        def enough() -> list[str] | None:
-            ready = self._ready(ctx)
-            ctx.note(f"{len(ready)}/{len(CLUSTER_NODES)} nodes Ready")
-            return ready if len(ready) >= len(CLUSTER_NODES) else None
+        def registered() -> list[str] | None:
+            items = ctx.cluster.kubectl_json("get", "nodes").get("items", [])
+            names = sorted(item["metadata"]["name"] for item in items)
+            ctx.note(f"{len(names)}/{len(CLUSTER_NODES)} nodes registered")
+            return names if len(names) >= len(CLUSTER_NODES) else None
 
         # The API server refuses connections while k3s starts: that is "not yet", not a failure.
-        ready = wait_until(
-            enough,
+        names = wait_until(
+            registered,
             timeout=ctx.settings.ready_timeout,
-            what=f"{len(CLUSTER_NODES)} Ready nodes",
+            what=f"{len(CLUSTER_NODES)} nodes to register",
+            interval=1.0,
             retry_on=(RemoteCommandError,),
             hint="see `invoke logs` for the k3s journal of each node",
         )
-        ctx.detail(f"nodes Ready: {', '.join(ready)}")
+        # Once they exist, block on kubectl's own wait rather than polling from here.
+        ctx.note("waiting for the nodes to be Ready")
+        ctx.cluster.wait(*(f"node/{n}" for n in names), condition="Ready", timeout=ctx.settings.ready_timeout)
+        ctx.detail(f"nodes Ready: {', '.join(names)}")

@@ -33,17 +33,20 @@ class Netshoot(Step):
 
     def done(self, ctx: UpContext) -> bool:
         try:
-            pods = {p["metadata"]["name"]: p for p in self._pods(ctx)}
-            return self._labelled(ctx) and all(n in pods and _ready_with_sidecar(pods[n]) for n in PODS)
+            pods, labelled = self._pods(ctx), self._labelled(ctx)
         except RemoteCommandError:
             return False
+        ctx.seen[self.name] = (pods, labelled)  # what `run` would ask again
+        ready = {p["metadata"]["name"] for p in pods if _ready_with_sidecar(p)}
+        return labelled and set(PODS) <= ready
 
     def run(self, ctx: UpContext) -> None:
         cluster = ctx.cluster
-        if not self._labelled(ctx):
+        pods, labelled = ctx.seen.get(self.name) or (self._pods(ctx), self._labelled(ctx))
+        if not labelled:
             cluster.kubectl("label", "namespace", "default", "istio-injection=enabled", "--overwrite")
         # A pod created before the label has no sidecar and never gets one: recreate it.
-        for pod in self._pods(ctx):
+        for pod in pods:
             names = {c["name"] for c in pod.get("spec", {}).get("containers", [])}
             if "istio-proxy" not in names:
                 ctx.note(f"recreating {pod['metadata']['name']}: it has no istio-proxy sidecar")

@@ -16,30 +16,48 @@ from .sim import UNSET, LabSim
 
 
 def parser() -> argparse.ArgumentParser:
-    cli = argparse.ArgumentParser(prog="python -m tests.labsim", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli = argparse.ArgumentParser(
+        prog="python -m tests.labsim",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = cli.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the simulator until Ctrl-C or SIGTERM")
-    serve.add_argument("--workdir", help="keep state here (default: a temporary folder, removed "
-                       "on exit)")
+    serve.add_argument("--workdir", help="keep state here (default: a temporary folder, removed on exit)")
     serve.add_argument("--lab-home", help="LAB_HOME to export (default: WORKDIR/labhome)")
     serve.add_argument("--egress", choices=EGRESS_MODES, default="gateway")
     serve.add_argument("--region", default="ap-northeast-2")
-    for name, default in (("boot", 0.3), ("cloud-init", 0.5), ("node-ready", 0.5),
-                          ("istio-ready", 0.5), ("pod-ready", 0.3)):
+    for name, default in (
+        ("boot", 0.3),
+        ("cloud-init", 0.5),
+        ("node-ready", 0.5),
+        ("istio-ready", 0.5),
+        ("pod-ready", 0.3),
+    ):
         serve.add_argument(f"--{name}-delay", type=float, default=default, metavar="S")
     serve.add_argument("--ssh-timeout", type=float, metavar="S", help="export LAB_SSH_TIMEOUT")
-    serve.add_argument("--ready-timeout", type=float, metavar="S",
-                       help="export LAB_READY_TIMEOUT")
+    serve.add_argument("--ready-timeout", type=float, metavar="S", help="export LAB_READY_TIMEOUT")
     faults = serve.add_argument_group("faults")
-    faults.add_argument("--sshd-late", action="append", default=[], metavar="NODE:S",
-                        help="that node's sshd starts S seconds after boot")
-    faults.add_argument("--sshd-restart-on", metavar="TEXT",
-                        help="the first command on k3s-s containing TEXT drops its session and "
-                        "restarts sshd")
+    faults.add_argument(
+        "--sshd-late",
+        action="append",
+        default=[],
+        metavar="NODE:S",
+        help="that node's sshd starts S seconds after boot",
+    )
+    faults.add_argument(
+        "--sshd-restart-on",
+        metavar="TEXT",
+        help="the first command on k3s-s containing TEXT drops its session and restarts sshd",
+    )
     faults.add_argument("--cloud-init-fail", action="append", default=[], metavar="NODE")
-    faults.add_argument("--kubectl-transient", type=int, default=0, metavar="N",
-                        help="the first N `kubectl get nodes` are refused")
+    faults.add_argument(
+        "--kubectl-transient",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the first N `kubectl get nodes` are refused",
+    )
     faults.add_argument("--istiod-never-ready", action="store_true")
     faults.add_argument("--istioctl-readiness-timeout", type=float, default=5.0, metavar="S")
     return cli
@@ -54,13 +72,21 @@ def serve(options: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sim = LabSim(
-        options.workdir, egress=options.egress, region=options.region,
-        lab_home=options.lab_home, ssh_timeout=options.ssh_timeout,
-        ready_timeout=options.ready_timeout, boot_delay=options.boot_delay,
-        cloud_init_delay=options.cloud_init_delay, node_ready_delay=options.node_ready_delay,
-        istio_ready_delay=options.istio_ready_delay, pod_ready_delay=options.pod_ready_delay,
-        sshd_late=options.sshd_late, sshd_restart_on=options.sshd_restart_on,
-        cloud_init_fail=options.cloud_init_fail, kubectl_transient=options.kubectl_transient,
+        options.workdir,
+        egress=options.egress,
+        region=options.region,
+        lab_home=options.lab_home,
+        ssh_timeout=options.ssh_timeout,
+        ready_timeout=options.ready_timeout,
+        boot_delay=options.boot_delay,
+        cloud_init_delay=options.cloud_init_delay,
+        node_ready_delay=options.node_ready_delay,
+        istio_ready_delay=options.istio_ready_delay,
+        pod_ready_delay=options.pod_ready_delay,
+        sshd_late=options.sshd_late,
+        sshd_restart_on=options.sshd_restart_on,
+        cloud_init_fail=options.cloud_init_fail,
+        kubectl_transient=options.kubectl_transient,
         istiod_never_ready=options.istiod_never_ready,
         istioctl_readiness_timeout=options.istioctl_readiness_timeout,
         on_event=lambda message: print(f"labsim: {message}", file=sys.stderr, flush=True),

@@ -23,8 +23,10 @@ def resolve(state: State, doc: dict, source: str) -> Kind:
             f'"{kind_name}" in version "{api_version}"\nensure CRDs are installed first'
         )
     if not metadata.get("name"):
-        raise KubeError(f'error: error when retrieving current configuration of:\nResource: '
-                        f'"{kind.resource}", from "{source}": resource name may not be empty')
+        raise KubeError(
+            f"error: error when retrieving current configuration of:\nResource: "
+            f'"{kind.resource}", from "{source}": resource name may not be empty'
+        )
     return kind
 
 
@@ -39,11 +41,14 @@ def place(state: State, kind: Kind, doc: dict, namespace: str | None, source: st
     if own and namespace and own != namespace:
         raise KubeError(
             f'error: the namespace from the provided object "{own}" does not match the namespace'
-            f' "{namespace}". You must pass \'--namespace={own}\' to perform this operation.')
+            f" \"{namespace}\". You must pass '--namespace={own}' to perform this operation."
+        )
     metadata["namespace"] = own or namespace or "default"
     if not state.get("Namespace", "", metadata["namespace"]):
-        raise KubeError(f'Error from server (NotFound): error when creating "{source}": '
-                        f'namespaces "{metadata["namespace"]}" not found')
+        raise KubeError(
+            f'Error from server (NotFound): error when creating "{source}": '
+            f'namespaces "{metadata["namespace"]}" not found'
+        )
     return doc
 
 
@@ -71,19 +76,20 @@ def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: 
     state.meta(old)["applied"] = copy.deepcopy(doc)
     line = f"{label} configured"
     if previous is None:
-        line = (f"Warning: resource {kind.resource}/{metadata['name']} is missing the "
-                "kubectl.kubernetes.io/last-applied-configuration annotation which is required "
-                "by kubectl apply. kubectl apply should only be used on resources created "
-                "declaratively by either kubectl create --save-config or kubectl apply. The "
-                "missing annotation will be patched automatically.\n" + line)
+        line = (
+            f"Warning: resource {kind.resource}/{metadata['name']} is missing the "
+            "kubectl.kubernetes.io/last-applied-configuration annotation which is required "
+            "by kubectl apply. kubectl apply should only be used on resources created "
+            "declaratively by either kubectl create --save-config or kubectl apply. The "
+            "missing annotation will be patched automatically.\n" + line
+        )
     return line
 
 
 def create(state: State, doc: dict) -> None:
     kind = doc["kind"]
     if kind == "Namespace":
-        state.put(workloads.namespace_object(doc["metadata"]["name"],
-                                             doc["metadata"].get("labels")))
+        state.put(workloads.namespace_object(doc["metadata"]["name"], doc["metadata"].get("labels")))
     elif kind == "Deployment":
         workloads.create_deployment(state, doc, state.config.delays.pod_ready)
     elif kind == "Pod":
@@ -116,7 +122,8 @@ def update(state: State, kind: Kind, old: dict, doc: dict, previous: dict | None
                 "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
                 "`spec.tolerations` (only additions to existing tolerations), "
                 "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
-                "previously negative)")
+                "previously negative)"
+            )
         old["metadata"]["labels"] = new["metadata"]["labels"]
         old["metadata"]["annotations"].update(new["metadata"]["annotations"])
         state.put(old)
@@ -127,14 +134,12 @@ def update(state: State, kind: Kind, old: dict, doc: dict, previous: dict | None
 def replace(state: State, old: dict, new: dict) -> None:
     """Store `new` in place of `old`, with the side effects a controller would have."""
     if new["kind"] == "Namespace":
-        new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = new[
-            "metadata"]["name"]
+        new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = new["metadata"]["name"]
         new.setdefault("status", {"phase": "Active"})
     if new["kind"] == "Service":
         workloads.allocate_service(state, new, old)
     if new["kind"] == "Deployment":
-        changed = any(old["spec"].get(f) != new.get("spec", {}).get(f)
-                      for f in ("template", "replicas"))
+        changed = any(old["spec"].get(f) != new.get("spec", {}).get(f) for f in ("template", "replicas"))
         new["metadata"]["generation"] = old["metadata"].get("generation", 1) + changed
         state.put(new)
         if changed:
@@ -154,12 +159,9 @@ def patch(state: State, obj: dict, kind: Kind, body: str, patch_type: str) -> st
     try:
         change = json.loads(body)
     except json.JSONDecodeError as error:
-        raise KubeError(f"error: unable to parse \"{body}\": {error}") from None
+        raise KubeError(f'error: unable to parse "{body}": {error}') from None
     before = copy.deepcopy(obj)
-    if patch_type == "json":
-        patched = json_patch(before, change)
-    else:
-        patched = merge_patch(before, change)
+    patched = json_patch(before, change) if patch_type == "json" else merge_patch(before, change)
     label = f"{kind.qualified}/{obj['metadata']['name']}"
     if patched == obj:
         return f"{label} patched (no change)"
@@ -170,8 +172,9 @@ def patch(state: State, obj: dict, kind: Kind, body: str, patch_type: str) -> st
 def json_patch(target: dict, operations: list) -> dict:
     """RFC 6902 add / replace / remove, enough for kubectl --type=json."""
     for operation in operations:
-        *parents, last = [p.replace("~1", "/").replace("~0", "~")
-                          for p in operation["path"].lstrip("/").split("/")]
+        *parents, last = [
+            p.replace("~1", "/").replace("~0", "~") for p in operation["path"].lstrip("/").split("/")
+        ]
         node = target
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
@@ -199,8 +202,7 @@ def label(state: State, obj: dict, kind: Kind, changes: list[str], overwrite: bo
             continue
         name, _, value = change.partition("=")
         if not overwrite and name in labels and labels[name] != value:
-            raise KubeError(f"error: '{name}' already has a value ({labels[name]}), and "
-                            "--overwrite is false")
+            raise KubeError(f"error: '{name}' already has a value ({labels[name]}), and --overwrite is false")
         labels[name] = value
     title = f"{kind.qualified}/{obj['metadata']['name']}"
     if labels == before:

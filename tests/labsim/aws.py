@@ -24,8 +24,9 @@ class _MotoThread(ThreadedMotoServer):
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
-        self._server = make_server(self._ip_address, self._port,
-                                   DomainDispatcherApplication(create_backend_app), True)
+        self._server = make_server(
+            self._ip_address, self._port, DomainDispatcherApplication(create_backend_app), True
+        )
         self._server_ready_event.set()
         self._server.serve_forever(poll_interval=0.05)
 
@@ -48,28 +49,41 @@ class MotoServer:
         urllib.request.urlopen(request, timeout=10).close()
         self._seed()
 
-    def client(self, service: str):  # noqa: ANN201 (boto3 clients have no importable type)
+    def client(self, service: str):
         """One client per service, shared (boto3 clients are thread-safe; creating one is slow)."""
         if service not in self._clients:
             import boto3
 
             self._clients[service] = boto3.client(
-                service, endpoint_url=self.endpoint, region_name=self.region, **CREDENTIALS)
+                service, endpoint_url=self.endpoint, region_name=self.region, **CREDENTIALS
+            )
         return self._clients[service]
 
     def _seed(self) -> None:
         ec2 = self.client("ec2")
         # filtered: moto's full image list takes a second to serialise
-        images = ec2.describe_images(Filters=[{"Name": "name", "Values": ["*ubuntu*"]}])[
-            "Images"] or ec2.describe_images()["Images"]
+        images = (
+            ec2.describe_images(Filters=[{"Name": "name", "Values": ["*ubuntu*"]}])["Images"]
+            or ec2.describe_images()["Images"]
+        )
         image_id = images[0]["ImageId"]
         # AWS reserves /aws/ names, so the API refuses them: write into moto's backend instead.
         parameters = ssm_backends[DEFAULT_ACCOUNT_ID][self.region]._parameters
         for name in UBUNTU_AMI_PARAMETERS:
-            parameters[name].append(Parameter(
-                account_id=DEFAULT_ACCOUNT_ID, name=name, value=image_id,
-                parameter_type="String", description=None, allowed_pattern=None, keyid=None,
-                last_modified_date=None, version=1, data_type="aws:ec2:image"))
+            parameters[name].append(
+                Parameter(
+                    account_id=DEFAULT_ACCOUNT_ID,
+                    name=name,
+                    value=image_id,
+                    parameter_type="String",
+                    description=None,
+                    allowed_pattern=None,
+                    keyid=None,
+                    last_modified_date=None,
+                    version=1,
+                    data_type="aws:ec2:image",
+                )
+            )
 
     def stop(self) -> None:
         if self._server is None:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from . import workloads
+from . import k3s, workloads
 from .config import CLUSTER_NODES, SERVER, Layout, SimConfig
 from .kinds import Kind, iso, key, key_of
 
@@ -108,9 +108,7 @@ class State:
                 del self.data["logs"][log]
 
     def served(self, kind: Kind) -> bool:
-        return not kind.istio or bool(
-            self.get("CustomResourceDefinition", "", kind.resource)
-        )
+        return not kind.istio or bool(self.get("CustomResourceDefinition", "", kind.resource))
 
     # -- logs ----------------------------------------------------------------------------------
     def append_log(self, namespace: str, pod: str, container: str, line: str) -> None:
@@ -132,7 +130,7 @@ class State:
             joined = info["booted_at"] + self.config.delays.cloud_init
             if self.now >= joined:
                 ready = self.now >= joined + self.config.delays.node_ready
-                found.append(workloads.node_object(node, index, info, joined, ready))
+                found.append(k3s.node_object(node, index, info, joined, ready))
         return found
 
     # -- views -----------------------------------------------------------------------------------
@@ -168,10 +166,17 @@ class Cluster:
         identity = self._identity()
         if data is None or (identity != "none" and data["cluster_id"] != identity):
             # a new k3s-s instance is a new cluster
-            data = {"cluster_id": identity, "objects": {}, "meta": {}, "logs": {}, "counters": {},
-                    "istio": None, "transient_left": self.config.faults.kubectl_transient}
+            data = {
+                "cluster_id": identity,
+                "objects": {},
+                "meta": {},
+                "logs": {},
+                "counters": {},
+                "istio": None,
+                "transient_left": self.config.faults.kubectl_transient,
+            }
             state = State(data, self.layout, self.config)
-            workloads.seed(state)
+            k3s.seed(state)
             return state, True
         return State(data, self.layout, self.config), False
 

@@ -22,15 +22,59 @@ from .cluster import State, matches
 from .kinds import iso
 
 CURL_VALUE_FLAGS = {
-    "-o", "--output", "-w", "--write-out", "-m", "--max-time", "--connect-timeout", "-H",
-    "--header", "-X", "--request", "-d", "--data", "-A", "--user-agent", "-u", "--user",
-    "--resolve", "--retry", "--retry-delay", "--cacert", "-e", "--referer", "-x", "--proxy",
+    "-o",
+    "--output",
+    "-w",
+    "--write-out",
+    "-m",
+    "--max-time",
+    "--connect-timeout",
+    "-H",
+    "--header",
+    "-X",
+    "--request",
+    "-d",
+    "--data",
+    "-A",
+    "--user-agent",
+    "-u",
+    "--user",
+    "--resolve",
+    "--retry",
+    "--retry-delay",
+    "--cacert",
+    "-e",
+    "--referer",
+    "-x",
+    "--proxy",
 }
-REASONS = {200: "OK", 301: "Moved Permanently", 403: "Forbidden", 404: "Not Found",
-           502: "Bad Gateway", 503: "Service Unavailable"}
-PLACEHOLDERS = ("host", "url", "path", "scheme", "port", "method", "status", "pod", "namespace",
-                "pod_ip", "now", "upstream_ip", "gateway_ip", "client_port", "request_id",
-                "duration", "bytes")
+REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    403: "Forbidden",
+    404: "Not Found",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+PLACEHOLDERS = (
+    "host",
+    "url",
+    "path",
+    "scheme",
+    "port",
+    "method",
+    "status",
+    "pod",
+    "namespace",
+    "pod_ip",
+    "now",
+    "upstream_ip",
+    "gateway_ip",
+    "client_port",
+    "request_id",
+    "duration",
+    "bytes",
+)
 
 
 class Curl:
@@ -50,7 +94,7 @@ class Curl:
             elif item.startswith("-") and len(item) > 1:
                 for index, char in enumerate(item[1:], start=1):
                     if f"-{char}" in CURL_VALUE_FLAGS:
-                        rest = item[index + 1:]
+                        rest = item[index + 1 :]
                         self.flags[f"-{char}"] = rest or (items.pop(0) if items else "")
                         break
                     self.switches.add(f"-{char}")
@@ -85,12 +129,12 @@ def present(state: State, need: dict) -> bool:
     return False
 
 
-def _first_pod(state: State, namespace: str, selector: str, container: str | None = None
-               ) -> dict | None:
+def _first_pod(state: State, namespace: str, selector: str, container: str | None = None) -> dict | None:
     for pod in state.objects("Pod", namespace):
         names = [c["name"] for c in pod["spec"].get("containers", [])]
         if matches(pod["metadata"].get("labels") or {}, selector) and (
-                container is None or container in names):
+            container is None or container in names
+        ):
             return pod
     return None
 
@@ -139,8 +183,9 @@ def write_logs(state: State, rule: dict, values: dict) -> None:
             pod = _first_pod(state, namespace, target["selector"], target["container"])
         names = [c["name"] for c in (pod or {}).get("spec", {}).get("containers", [])]
         if pod and target["container"] in names:
-            state.append_log(namespace, pod["metadata"]["name"], target["container"],
-                             fill(target["line"], values))
+            state.append_log(
+                namespace, pod["metadata"]["name"], target["container"], fill(target["line"], values)
+            )
 
 
 def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
@@ -160,17 +205,23 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
     gateway = rule.get("gateway")
     gateway_pod = _first_pod(state, gateway["namespace"], gateway["selector"]) if gateway else None
     values = {
-        "host": host, "url": request.url, "path": parts.path + (f"?{parts.query}" if
-                                                                 parts.query else "") or "/",
-        "scheme": scheme, "port": port, "status": status,
-        "method": request.flag("-X", "--request") or ("HEAD" if request.on("-I", "--head")
-                                                      else "GET"),
-        "pod": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
-        "pod_ip": _ip(pod), "now": iso(state.now, fraction=True),
+        "host": host,
+        "url": request.url,
+        "path": parts.path + (f"?{parts.query}" if parts.query else "") or "/",
+        "scheme": scheme,
+        "port": port,
+        "status": status,
+        "method": request.flag("-X", "--request") or ("HEAD" if request.on("-I", "--head") else "GET"),
+        "pod": pod["metadata"]["name"],
+        "namespace": pod["metadata"]["namespace"],
+        "pod_ip": _ip(pod),
+        "now": iso(state.now, fraction=True),
         "upstream_ip": f"203.0.113.{zlib.crc32(host.encode()) % 250 + 1}",
         "gateway_ip": _ip(gateway_pod) if gateway_pod else "-",
-        "client_port": random.randint(32768, 60999), "request_id": str(uuid.uuid4()),
-        "duration": random.randint(20, 200), "bytes": len(body.encode()),
+        "client_port": random.randint(32768, 60999),
+        "request_id": str(uuid.uuid4()),
+        "duration": random.randint(20, 200),
+        "bytes": len(body.encode()),
     }
     write_logs(state, rule, values)
     code = int(rule.get("exit", 0))
@@ -196,8 +247,7 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
     return 0, out, ""
 
 
-def run_in_pod(state: State, pod: dict, container: str, command: list[str]
-               ) -> tuple[int, str, str]:
+def run_in_pod(state: State, pod: dict, container: str, command: list[str]) -> tuple[int, str, str]:
     if len(command) >= 3 and os.path.basename(command[0]) in ("sh", "bash") and command[1] == "-c":
         command = shlex.split(command[2])
     program = os.path.basename(command[0]) if command else ""
@@ -209,6 +259,12 @@ def run_in_pod(state: State, pod: dict, container: str, command: list[str]
         return 0, " ".join(command[1:]) + "\n", ""
     if program == "hostname":
         return 0, pod["metadata"]["name"] + "\n", ""
-    return 126, "", (f'OCI runtime exec failed: exec failed: unable to start container process: '
-                     f'exec: "{command[0] if command else ""}": executable file not found in '
-                     "$PATH: unknown\n")
+    return (
+        126,
+        "",
+        (
+            f"OCI runtime exec failed: exec failed: unable to start container process: "
+            f'exec: "{command[0] if command else ""}": executable file not found in '
+            "$PATH: unknown\n"
+        ),
+    )

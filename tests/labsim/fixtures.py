@@ -1,6 +1,6 @@
 """pytest fixtures for the lab simulator. In tests/conftest.py:
 
-    from tests.labsim.fixtures import labsim, labsim_factory  # noqa: F401
+from tests.labsim.fixtures import labsim, labsim_factory  # noqa: F401
 """
 
 from __future__ import annotations

@@ -15,10 +15,17 @@ DEMO_MESH = {
     "defaultProviders": {"metrics": ["prometheus"]},
     "enablePrometheusMerge": True,
     "extensionProviders": [
-        {"name": "otel", "envoyOtelAls": {
-            "port": 4317, "service": "opentelemetry-collector.observability.svc.cluster.local"}},
-        {"name": "skywalking", "skywalking": {
-            "port": 11800, "service": "tracing.istio-system.svc.cluster.local"}},
+        {
+            "name": "otel",
+            "envoyOtelAls": {
+                "port": 4317,
+                "service": "opentelemetry-collector.observability.svc.cluster.local",
+            },
+        },
+        {
+            "name": "skywalking",
+            "skywalking": {"port": 11800, "service": "tracing.istio-system.svc.cluster.local"},
+        },
     ],
     "rootNamespace": "istio-system",
     "trustDomain": "cluster.local",
@@ -26,15 +33,23 @@ DEMO_MESH = {
 # profile -> gateways it installs (istiod always)
 PROFILES = {"demo": ("ingress", "egress"), "default": ("ingress",), "minimal": ()}
 GATEWAY_PORTS = {
-    "ingress": [("status-port", 15021, 15021), ("http2", 80, 8080), ("https", 443, 8443),
-                ("tcp", 31400, 31400), ("tls", 15443, 15443)],
+    "ingress": [
+        ("status-port", 15021, 15021),
+        ("http2", 80, 8080),
+        ("https", 443, 8443),
+        ("tcp", 31400, 31400),
+        ("tls", 15443, 15443),
+    ],
     "egress": [("http2", 80, 8080), ("https", 443, 8443)],
 }
 
 
 def mesh_config(profile: str, overrides: dict) -> dict:
-    mesh = dict(DEMO_MESH) if profile == "demo" else {
-        key: value for key, value in DEMO_MESH.items() if key != "accessLogFile"}
+    mesh = (
+        dict(DEMO_MESH)
+        if profile == "demo"
+        else {key: value for key, value in DEMO_MESH.items() if key != "accessLogFile"}
+    )
     for path, value in overrides.items():
         node = mesh
         *parents, last = path.split(".")
@@ -46,25 +61,40 @@ def mesh_config(profile: str, overrides: dict) -> dict:
 
 def _crd(kind) -> dict:
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": kind.resource, "labels": {"app": "istio-pilot", "chart": "istio"}},
-        "spec": {"group": kind.group, "scope": "Namespaced",
-                 "names": {"kind": kind.kind, "plural": kind.plural,
-                           "singular": kind.kind.lower(), "shortNames": list(kind.short)},
-                 "versions": [{"name": v, "served": True, "storage": i == 0}
-                              for i, v in enumerate(kind.versions)]},
+        "spec": {
+            "group": kind.group,
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind.kind,
+                "plural": kind.plural,
+                "singular": kind.kind.lower(),
+                "shortNames": list(kind.short),
+            },
+            "versions": [{"name": v, "served": True, "storage": i == 0} for i, v in enumerate(kind.versions)],
+        },
     }
 
 
 def _istiod(version: str) -> dict:
-    labels = {"app": "istiod", "istio": "pilot", "istio.io/rev": "default",
-              "install.operator.istio.io/owning-resource": "unknown",
-              "operator.istio.io/component": "Pilot"}
-    dep = workloads.deployment(NS, "istiod", labels, "discovery",
-                               f"docker.io/istio/pilot:{version}",
-                               pod_labels={"sidecar.istio.io/inject": "false"},
-                               annotations={"prometheus.io/port": "15014",
-                                            "prometheus.io/scrape": "true"})
+    labels = {
+        "app": "istiod",
+        "istio": "pilot",
+        "istio.io/rev": "default",
+        "install.operator.istio.io/owning-resource": "unknown",
+        "operator.istio.io/component": "Pilot",
+    }
+    dep = workloads.deployment(
+        NS,
+        "istiod",
+        labels,
+        "discovery",
+        f"docker.io/istio/pilot:{version}",
+        pod_labels={"sidecar.istio.io/inject": "false"},
+        annotations={"prometheus.io/port": "15014", "prometheus.io/scrape": "true"},
+    )
     dep["spec"]["selector"] = {"matchLabels": {"istio": "pilot"}}
     container = dep["spec"]["template"]["spec"]["containers"][0]
     container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in (8080, 15010, 15017)]
@@ -76,25 +106,47 @@ def _istiod(version: str) -> dict:
 def _gateway(which: str, version: str) -> dict:
     name = f"istio-{which}gateway"
     component = "IngressGateways" if which == "ingress" else "EgressGateways"
-    labels = {"app": name, "istio": f"{which}gateway", "istio.io/rev": "default",
-              "install.operator.istio.io/owning-resource": "unknown",
-              "operator.istio.io/component": component}
+    labels = {
+        "app": name,
+        "istio": f"{which}gateway",
+        "istio.io/rev": "default",
+        "install.operator.istio.io/owning-resource": "unknown",
+        "operator.istio.io/component": component,
+    }
     dep = workloads.deployment(
-        NS, name, labels, "istio-proxy", f"docker.io/istio/proxyv2:{version}",
-        pod_labels={"sidecar.istio.io/inject": "false", "chart": "gateways",
-                    "heritage": "Tiller", "release": "istio",
-                    "service.istio.io/canonical-name": name,
-                    "service.istio.io/canonical-revision": "latest"},
-        annotations={"prometheus.io/path": "/stats/prometheus", "prometheus.io/port": "15020",
-                     "prometheus.io/scrape": "true"})
+        NS,
+        name,
+        labels,
+        "istio-proxy",
+        f"docker.io/istio/proxyv2:{version}",
+        pod_labels={
+            "sidecar.istio.io/inject": "false",
+            "chart": "gateways",
+            "heritage": "Tiller",
+            "release": "istio",
+            "service.istio.io/canonical-name": name,
+            "service.istio.io/canonical-revision": "latest",
+        },
+        annotations={
+            "prometheus.io/path": "/stats/prometheus",
+            "prometheus.io/port": "15020",
+            "prometheus.io/scrape": "true",
+        },
+    )
     dep["spec"]["selector"] = {"matchLabels": {"app": name, "istio": f"{which}gateway"}}
     container = dep["spec"]["template"]["spec"]["containers"][0]
-    container["args"] = ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local",
-                         "--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error",
-                         "--log_output_level=default:info"]
-    container["ports"] = [{"containerPort": t, "protocol": "TCP"}
-                          for _, _, t in GATEWAY_PORTS[which]] + [
-        {"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}]
+    container["args"] = [
+        "proxy",
+        "router",
+        "--domain",
+        "$(POD_NAMESPACE).svc.cluster.local",
+        "--proxyLogLevel=warning",
+        "--proxyComponentLogLevel=misc:error",
+        "--log_output_level=default:info",
+    ]
+    container["ports"] = [{"containerPort": t, "protocol": "TCP"} for _, _, t in GATEWAY_PORTS[which]] + [
+        {"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}
+    ]
     container["readinessProbe"] = {"httpGet": {"path": "/healthz/ready", "port": 15021}}
     dep["spec"]["template"]["spec"]["serviceAccountName"] = f"{name}-service-account"
     return dep
@@ -112,31 +164,60 @@ def install(state: State, version: str, profile: str, mesh_overrides: dict) -> l
         if not state.get("CustomResourceDefinition", "", kind.resource):
             state.put(_crd(kind))
     mesh = mesh_config(profile, mesh_overrides)
-    configmap = {"apiVersion": "v1", "kind": "ConfigMap",
-                 "metadata": {"name": "istio", "namespace": NS,
-                              "labels": {"istio.io/rev": "default",
-                                         "operator.istio.io/component": "Pilot"}},
-                 "data": {"mesh": yaml.safe_dump(mesh, sort_keys=True),
-                          "meshNetworks": "networks: {}\n"}}
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "istio",
+            "namespace": NS,
+            "labels": {"istio.io/rev": "default", "operator.istio.io/component": "Pilot"},
+        },
+        "data": {"mesh": yaml.safe_dump(mesh, sort_keys=True), "meshNetworks": "networks: {}\n"},
+    }
     state.put(configmap)
-    components = [("istiod", _istiod(version),
-                   workloads.service(NS, "istiod", None,
-                                     [("grpc-xds", 15010, 15010), ("https-dns", 15012, 15012),
-                                      ("https-webhook", 443, 15017),
-                                      ("http-monitoring", 15014, 15014)],
-                                     {"app": "istiod", "istio": "pilot"},
-                                     {"app": "istiod", "istio": "pilot"}))]
+    components = [
+        (
+            "istiod",
+            _istiod(version),
+            workloads.service(
+                NS,
+                "istiod",
+                None,
+                [
+                    ("grpc-xds", 15010, 15010),
+                    ("https-dns", 15012, 15012),
+                    ("https-webhook", 443, 15017),
+                    ("http-monitoring", 15014, 15014),
+                ],
+                {"app": "istiod", "istio": "pilot"},
+                {"app": "istiod", "istio": "pilot"},
+            ),
+        )
+    ]
     for which in PROFILES[profile]:
         dep = _gateway(which, version)
         name = dep["metadata"]["name"]
-        components.append((name, dep, workloads.service(
-            NS, name, None, GATEWAY_PORTS[which], dep["spec"]["selector"]["matchLabels"],
-            dep["metadata"]["labels"], "LoadBalancer" if which == "ingress" else "ClusterIP")))
+        components.append(
+            (
+                name,
+                dep,
+                workloads.service(
+                    NS,
+                    name,
+                    None,
+                    GATEWAY_PORTS[which],
+                    dep["spec"]["selector"]["matchLabels"],
+                    dep["metadata"]["labels"],
+                    "LoadBalancer" if which == "ingress" else "ClusterIP",
+                ),
+            )
+        )
     for name, dep, svc in components:
         account = dep["spec"]["template"]["spec"]["serviceAccountName"]
         if not state.get("ServiceAccount", NS, account):
-            state.put({"apiVersion": "v1", "kind": "ServiceAccount",
-                       "metadata": {"name": account, "namespace": NS}})
+            state.put(
+                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": NS}}
+            )
         if not state.get("Deployment", NS, name):
             workloads.create_deployment(state, dep, delay)
         if not state.get("Service", NS, name):

@@ -30,11 +30,9 @@ def _options(args: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     items = list(args)
     while items:
         item = items.pop(0)
-        if item.startswith("-") and item not in ("-y", "-A", "--skip-confirmation",
-                                                 "--all-namespaces"):
+        if item.startswith("-") and item not in ("-y", "-A", "--skip-confirmation", "--all-namespaces"):
             name, has_value, value = item.partition("=")
-            options.setdefault(name, []).append(value if has_value else
-                                                (items.pop(0) if items else ""))
+            options.setdefault(name, []).append(value if has_value else (items.pop(0) if items else ""))
         elif item.startswith("-"):
             options.setdefault(item, []).append("true")
         else:
@@ -47,8 +45,13 @@ def _value(text: str) -> object:
 
 
 def version(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
-    client = {"version": ctx.istio_version, "revision": "1.23.2-simulated",
-              "golang_version": "go1.22.7", "status": "Clean", "tag": ctx.istio_version}
+    client = {
+        "version": ctx.istio_version,
+        "revision": "1.23.2-simulated",
+        "golang_version": "go1.22.7",
+        "status": "Clean",
+        "tag": ctx.istio_version,
+    }
     remote = options.get("--remote", ["true"])[-1] != "false"
     body: dict = {"clientVersion": client}
     istio = cluster.read().data.get("istio") if remote and ctx.node == SERVER else None
@@ -71,17 +74,23 @@ def install(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     profile = settings.pop("profile", "default")
     if profile not in istio_install.PROFILES:
         raise IstioError(f'Error: failed to generate manifest: profile "{profile}" not found')
-    mesh = {k.removeprefix("meshConfig."): _value(v) for k, v in settings.items()
-            if k.startswith("meshConfig.")}
+    mesh = {
+        k.removeprefix("meshConfig."): _value(v) for k, v in settings.items() if k.startswith("meshConfig.")
+    }
     if "--skip-confirmation" not in options and "-y" not in options:
-        print(f'This will install the Istio {ctx.istio_version} "{profile}" profile (with '
-              "components: Istio core, Istiod) into the cluster. Proceed? (y/N)")
+        print(
+            f'This will install the Istio {ctx.istio_version} "{profile}" profile (with '
+            "components: Istio core, Istiod) into the cluster. Proceed? (y/N)"
+        )
         if not sys.stdin.isatty():
             print("Cancelled.")
             return 1
     timeout_text = (options.get("--readiness-timeout") or [""])[-1]
-    limit = duration(timeout_text, "--readiness-timeout") if timeout_text else \
-        ctx.config.istioctl_readiness_timeout
+    limit = (
+        duration(timeout_text, "--readiness-timeout")
+        if timeout_text
+        else ctx.config.istioctl_readiness_timeout
+    )
     with cluster.edit() as state:
         components = istio_install.install(state, ctx.istio_version, profile, mesh)
     print("✔ Istio core installed ⛵️", flush=True)
@@ -90,17 +99,17 @@ def install(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
         while not _available(cluster.read(), name):
             if time.monotonic() >= deadline:
                 container = "discovery" if name == "istiod" else "istio-proxy"
-                print(f"✘ {COMPONENT_LINES[name].split()[1]} encountered an error: failed to "
-                      f"wait for resource: resources not ready after {timeout_text or '5m0s'}: "
-                      f"context deadline exceeded\n  Deployment/istio-system/{name} (containers "
-                      f"with unready status: [{container}])")
-                print("error: failed to install manifests: errors occurred during operation",
-                      file=sys.stderr)
+                print(
+                    f"✘ {COMPONENT_LINES[name].split()[1]} encountered an error: failed to "
+                    f"wait for resource: resources not ready after {timeout_text or '5m0s'}: "
+                    f"context deadline exceeded\n  Deployment/istio-system/{name} (containers "
+                    f"with unready status: [{container}])"
+                )
+                print("error: failed to install manifests: errors occurred during operation", file=sys.stderr)
                 return 1
             time.sleep(0.1)
         print(COMPONENT_LINES[name], flush=True)
-    print("✔ Installation complete\nMade this installation the default for cluster-wide "
-          "operations.")
+    print("✔ Installation complete\nMade this installation the default for cluster-wide operations.")
     return 0
 
 
@@ -126,21 +135,28 @@ def _pod(state: State, target: str, options: dict) -> dict:
     if pod is None:
         raise IstioError(f'Error: pods "{name}" not found')
     if "istio-proxy" not in [c["name"] for c in pod["spec"].get("containers", [])]:
-        raise IstioError(f"Error: failed to execute command on proxy: container istio-proxy is "
-                         f"not valid for pod {name}")
+        raise IstioError(
+            f"Error: failed to execute command on proxy: container istio-proxy is not valid for pod {name}"
+        )
     return pod
 
 
 def _clusters(state: State) -> list[str]:
-    names = ["BlackHoleCluster", "InboundPassthroughCluster", "PassthroughCluster", "agent",
-             "prometheus_stats", "sds-grpc", "xds-grpc"]
+    names = [
+        "BlackHoleCluster",
+        "InboundPassthroughCluster",
+        "PassthroughCluster",
+        "agent",
+        "prometheus_stats",
+        "sds-grpc",
+        "xds-grpc",
+    ]
     for svc in state.objects("Service"):
         host = f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.cluster.local"
         names += [f"outbound|{p['port']}||{host}" for p in svc["spec"].get("ports", [])]
     for entry in state.objects("ServiceEntry"):
         for host in entry.get("spec", {}).get("hosts", []):
-            names += [f"outbound|{p.get('number')}||{host}"
-                      for p in entry["spec"].get("ports", [])]
+            names += [f"outbound|{p.get('number')}||{host}" for p in entry["spec"].get("ports", [])]
     return names
 
 
@@ -151,18 +167,34 @@ def proxy_config(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     state = cluster.read()
     _pod(state, target, options)
     if what == "clusters":
-        body = [{"name": n, "type": "EDS" if n.startswith("outbound") else "STATIC"}
-                for n in _clusters(state)]
+        body = [
+            {"name": n, "type": "EDS" if n.startswith("outbound") else "STATIC"} for n in _clusters(state)
+        ]
     elif what == "endpoints":
-        body = [{"name": n, "addedViaApi": True, "hostStatuses": [
-            {"address": {"socketAddress": {"address": "10.42.0.1", "portValue": 8080}},
-             "healthStatus": {"edsHealthStatus": "HEALTHY"}}]}
-            for n in _clusters(state) if n.startswith("outbound")]
+        body = [
+            {
+                "name": n,
+                "addedViaApi": True,
+                "hostStatuses": [
+                    {
+                        "address": {"socketAddress": {"address": "10.42.0.1", "portValue": 8080}},
+                        "healthStatus": {"edsHealthStatus": "HEALTHY"},
+                    }
+                ],
+            }
+            for n in _clusters(state)
+            if n.startswith("outbound")
+        ]
     elif what == "listeners":
-        body = [{"name": name, "address": {"socketAddress": {"address": "0.0.0.0",
-                                                             "portValue": port}}}
-                for name, port in (("virtualOutbound", 15001), ("virtualInbound", 15006),
-                                   ("0.0.0.0_443", 443), ("0.0.0.0_80", 80))]
+        body = [
+            {"name": name, "address": {"socketAddress": {"address": "0.0.0.0", "portValue": port}}}
+            for name, port in (
+                ("virtualOutbound", 15001),
+                ("virtualInbound", 15006),
+                ("0.0.0.0_443", 443),
+                ("0.0.0.0_80", 80),
+            )
+        ]
     elif what in ("routes", "secret", "all", "bootstrap"):
         body = []
     else:
@@ -189,19 +221,34 @@ def analyze(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
 def proxy_status(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     state = cluster.read()
     print("NAME   CLUSTER   CDS   LDS   EDS   RDS   ECDS   ISTIOD   VERSION")
-    istiod = next((p["metadata"]["name"] for p in state.objects("Pod", "istio-system")
-                   if p["metadata"]["name"].startswith("istiod-")), "-")
+    istiod = next(
+        (
+            p["metadata"]["name"]
+            for p in state.objects("Pod", "istio-system")
+            if p["metadata"]["name"].startswith("istiod-")
+        ),
+        "-",
+    )
     for pod in state.objects("Pod"):
         if "istio-proxy" in [c["name"] for c in pod["spec"].get("containers", [])]:
             name = f"{pod['metadata']['name']}.{pod['metadata']['namespace']}"
-            print(f"{name}   Kubernetes   SYNCED (5s)   SYNCED (5s)   SYNCED (5s)   SYNCED (5s)"
-                  f"   IGNORED   {istiod}   {ctx.istio_version}")
+            print(
+                f"{name}   Kubernetes   SYNCED (5s)   SYNCED (5s)   SYNCED (5s)   SYNCED (5s)"
+                f"   IGNORED   {istiod}   {ctx.istio_version}"
+            )
     return 0
 
 
-COMMANDS = {"version": version, "install": install, "uninstall": uninstall,
-            "proxy-config": proxy_config, "pc": proxy_config, "analyze": analyze,
-            "proxy-status": proxy_status, "ps": proxy_status}
+COMMANDS = {
+    "version": version,
+    "install": install,
+    "uninstall": uninstall,
+    "proxy-config": proxy_config,
+    "pc": proxy_config,
+    "analyze": analyze,
+    "proxy-status": proxy_status,
+    "ps": proxy_status,
+}
 
 
 def main(ctx, args: list[str]) -> int:
@@ -209,13 +256,15 @@ def main(ctx, args: list[str]) -> int:
     words, options = _options(args)
     command = COMMANDS.get(words[0] if words else "")
     if command is None:
-        print(f'Error: unknown command "{words[0] if words else ""}" for "istioctl"',
-              file=sys.stderr)
+        print(f'Error: unknown command "{words[0] if words else ""}" for "istioctl"', file=sys.stderr)
         return 1
     remote_free = command is version and options.get("--remote", [""])[-1] == "false"
     if ctx.node != SERVER and not remote_free:
-        print('Error: Get "https://127.0.0.1:6443/version": dial tcp 127.0.0.1:6443: connect: '
-              "connection refused", file=sys.stderr)
+        print(
+            'Error: Get "https://127.0.0.1:6443/version": dial tcp 127.0.0.1:6443: connect: '
+            "connection refused",
+            file=sys.stderr,
+        )
         return 1
     try:
         return command(ctx, Cluster(ctx.layout, ctx.config), words, options)

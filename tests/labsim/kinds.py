@@ -64,17 +64,20 @@ KINDS = [
     Kind("ClusterRole", "clusterroles", RBAC, ("v1",), False),
     Kind("ClusterRoleBinding", "clusterrolebindings", RBAC, ("v1",), False),
     Kind("PodDisruptionBudget", "poddisruptionbudgets", "policy", ("v1",), short=("pdb",)),
-    Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling", ("v2", "v1"),
-         short=("hpa",)),
+    Kind("HorizontalPodAutoscaler", "horizontalpodautoscalers", "autoscaling", ("v2", "v1"), short=("hpa",)),
     Kind("Ingress", "ingresses", "networking.k8s.io", ("v1",), short=("ing",)),
     Kind("NetworkPolicy", "networkpolicies", "networking.k8s.io", ("v1",), short=("netpol",)),
     Kind("StorageClass", "storageclasses", "storage.k8s.io", ("v1",), False, ("sc",)),
-    Kind("CustomResourceDefinition", "customresourcedefinitions", "apiextensions.k8s.io",
-         ("v1",), False, ("crd", "crds")),
-    Kind("MutatingWebhookConfiguration", "mutatingwebhookconfigurations", ADMISSION, ("v1",),
-         False),
-    Kind("ValidatingWebhookConfiguration", "validatingwebhookconfigurations", ADMISSION, ("v1",),
-         False),
+    Kind(
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "apiextensions.k8s.io",
+        ("v1",),
+        False,
+        ("crd", "crds"),
+    ),
+    Kind("MutatingWebhookConfiguration", "mutatingwebhookconfigurations", ADMISSION, ("v1",), False),
+    Kind("ValidatingWebhookConfiguration", "validatingwebhookconfigurations", ADMISSION, ("v1",), False),
     # Istio 1.23.2 (served versions as in its CRDs)
     Kind("DestinationRule", "destinationrules", NET, V1_BETA_ALPHA, short=("dr",), istio=True),
     Kind("EnvoyFilter", "envoyfilters", NET, ("v1alpha3",), istio=True),
@@ -85,14 +88,14 @@ KINDS = [
     Kind("VirtualService", "virtualservices", NET, V1_BETA_ALPHA, short=("vs",), istio=True),
     Kind("WorkloadEntry", "workloadentries", NET, V1_BETA_ALPHA, short=("we",), istio=True),
     Kind("WorkloadGroup", "workloadgroups", NET, V1_BETA_ALPHA, short=("wg",), istio=True),
-    Kind("AuthorizationPolicy", "authorizationpolicies", SEC, ("v1", "v1beta1"), short=("ap",),
-         istio=True),
-    Kind("PeerAuthentication", "peerauthentications", SEC, ("v1", "v1beta1"), short=("pa",),
-         istio=True),
-    Kind("RequestAuthentication", "requestauthentications", SEC, ("v1", "v1beta1"),
-         short=("ra",), istio=True),
-    Kind("Telemetry", "telemetries", "telemetry.istio.io", ("v1", "v1alpha1"),
-         short=("telemetry",), istio=True),
+    Kind("AuthorizationPolicy", "authorizationpolicies", SEC, ("v1", "v1beta1"), short=("ap",), istio=True),
+    Kind("PeerAuthentication", "peerauthentications", SEC, ("v1", "v1beta1"), short=("pa",), istio=True),
+    Kind(
+        "RequestAuthentication", "requestauthentications", SEC, ("v1", "v1beta1"), short=("ra",), istio=True
+    ),
+    Kind(
+        "Telemetry", "telemetries", "telemetry.istio.io", ("v1", "v1alpha1"), short=("telemetry",), istio=True
+    ),
     Kind("WasmPlugin", "wasmplugins", "extensions.istio.io", ("v1alpha1",), istio=True),
 ]
 BY_KIND = {k.kind: k for k in KINDS}

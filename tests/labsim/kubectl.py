@@ -15,31 +15,68 @@ from . import api
 from .cluster import Cluster, KubeError, State
 from .config import SERVER
 from .kinds import Kind, by_name
+from .printers import emit
 
 VALUE_FLAGS = {
-    "-n": "namespace", "--namespace": "namespace", "-o": "output", "--output": "output",
-    "-l": "selector", "--selector": "selector", "-f": "filename", "--filename": "filename",
-    "-c": "container", "--container": "container", "-p": "patch", "--patch": "patch",
-    "--type": "type", "--timeout": "timeout", "--for": "for", "--tail": "tail",
-    "--since-time": "since-time", "--since": "since", "--kubeconfig": "kubeconfig",
-    "--context": "context", "--request-timeout": "request-timeout",
-    "--field-manager": "field-manager", "--grace-period": "grace-period",
-    "--max-log-requests": "max-log-requests", "--field-selector": "field-selector",
-    "--cascade": "cascade", "--validate": "validate",
+    "-n": "namespace",
+    "--namespace": "namespace",
+    "-o": "output",
+    "--output": "output",
+    "-l": "selector",
+    "--selector": "selector",
+    "-f": "filename",
+    "--filename": "filename",
+    "-c": "container",
+    "--container": "container",
+    "-p": "patch",
+    "--patch": "patch",
+    "--type": "type",
+    "--timeout": "timeout",
+    "--for": "for",
+    "--tail": "tail",
+    "--since-time": "since-time",
+    "--since": "since",
+    "--kubeconfig": "kubeconfig",
+    "--context": "context",
+    "--request-timeout": "request-timeout",
+    "--field-manager": "field-manager",
+    "--grace-period": "grace-period",
+    "--max-log-requests": "max-log-requests",
+    "--field-selector": "field-selector",
+    "--cascade": "cascade",
+    "--validate": "validate",
 }
 BOOL_FLAGS = {
-    "-A": "all-namespaces", "--all-namespaces": "all-namespaces", "--overwrite": "overwrite",
-    "--ignore-not-found": "ignore-not-found", "--wait": "wait", "-i": "stdin", "--stdin": "stdin",
-    "-t": "tty", "--tty": "tty", "-q": "quiet", "--quiet": "quiet", "--all": "all",
-    "--all-containers": "all-containers", "--prefix": "prefix", "--timestamps": "timestamps",
-    "--server-side": "server-side", "--force-conflicts": "force-conflicts", "--force": "force",
-    "--now": "now", "--show-labels": "show-labels", "--no-headers": "no-headers",
-    "-R": "recursive", "--recursive": "recursive", "--client": "client",
+    "-A": "all-namespaces",
+    "--all-namespaces": "all-namespaces",
+    "--overwrite": "overwrite",
+    "--ignore-not-found": "ignore-not-found",
+    "--wait": "wait",
+    "-i": "stdin",
+    "--stdin": "stdin",
+    "-t": "tty",
+    "--tty": "tty",
+    "-q": "quiet",
+    "--quiet": "quiet",
+    "--all": "all",
+    "--all-containers": "all-containers",
+    "--prefix": "prefix",
+    "--timestamps": "timestamps",
+    "--server-side": "server-side",
+    "--force-conflicts": "force-conflicts",
+    "--force": "force",
+    "--now": "now",
+    "--show-labels": "show-labels",
+    "--no-headers": "no-headers",
+    "-R": "recursive",
+    "--recursive": "recursive",
+    "--client": "client",
 }
-REFUSED = ("The connection to the server 127.0.0.1:6443 was refused - did you specify the right "
-           "host or port?")
-NO_KUBECONFIG = ('error: error loading config file "/etc/rancher/k3s/k3s.yaml": open '
-                 "/etc/rancher/k3s/k3s.yaml: permission denied")
+REFUSED = "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
+NO_KUBECONFIG = (
+    'error: error loading config file "/etc/rancher/k3s/k3s.yaml": open '
+    "/etc/rancher/k3s/k3s.yaml: permission denied"
+)
 
 
 @dataclass
@@ -144,12 +181,14 @@ def _load(text: str, source: str) -> list[dict]:
     try:
         docs = [d for d in yaml.safe_load_all(text) if d]
     except yaml.YAMLError as error:
-        raise KubeError(f'error: error parsing {source}: {error}') from None
+        raise KubeError(f"error: error parsing {source}: {error}") from None
     expanded = []
     for doc in docs:
         if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-            raise KubeError(f'error: error validating "{source}": error validating data: '
-                            "[apiVersion not set, kind not set]")
+            raise KubeError(
+                f'error: error validating "{source}": error validating data: '
+                "[apiVersion not set, kind not set]"
+            )
         expanded += (doc.get("items") or []) if doc["kind"] == "List" else [doc]
     return expanded
 
@@ -180,7 +219,7 @@ def get(ctx, cluster: Cluster, args: Args) -> int:
         if not match:
             missing.append(f'Error from server (NotFound): {kind.resource} "{name}" not found')
     single = len(wanted) == 1 and wanted[0][1] is not None
-    emit(found, str(args.get("output", "")), single, namespace, args)
+    emit(found, str(args.get("output", "")), single, namespace, args.on("no-headers"))
     if missing and not args.on("ignore-not-found"):
         print("\n".join(missing), file=sys.stderr)
         return 1
@@ -191,77 +230,6 @@ def _selected(obj: dict, selector: object) -> bool:
     from .cluster import matches
 
     return matches(obj["metadata"].get("labels") or {}, selector)  # type: ignore[arg-type]
-
-
-def emit(objects: list[dict], output: str, single: bool, namespace: str | None,
-         args: Args) -> None:
-    if output in ("json", "yaml"):
-        body = objects[0] if single and objects else {
-            "apiVersion": "v1", "items": objects, "kind": "List",
-            "metadata": {"resourceVersion": ""}}
-        if single and not objects:
-            return
-        if output == "json":
-            print(json.dumps(body, indent=4, ensure_ascii=False))
-        else:
-            print(yaml.safe_dump(body, sort_keys=False), end="")
-        return
-    if output == "name":
-        for obj in objects:
-            print(f"{by_name(obj['kind']).qualified}/{obj['metadata']['name']}")
-        return
-    if output not in ("", "wide"):
-        raise KubeError(f'error: unable to match a printer suitable for the output format '
-                        f'"{output}", allowed formats are: json,name,wide,yaml')
-    if not objects:
-        where = " in " + namespace + " namespace" if namespace else ""
-        print(f"No resources found{where}.", file=sys.stderr)
-        return
-    table(objects, namespace is None, args)
-
-
-def table(objects: list[dict], with_namespace: bool, args: Args) -> None:
-    rows = []
-    for obj in objects:
-        row = [obj["metadata"].get("namespace", "")] if with_namespace else []
-        row.append(obj["metadata"]["name"])
-        status = obj.get("status", {})
-        if obj["kind"] == "Pod":
-            ready = sum(c["ready"] for c in status["containerStatuses"])
-            row += [f"{ready}/{len(status['containerStatuses'])}", status["phase"], "0"]
-        elif obj["kind"] == "Deployment":
-            ready = status.get("readyReplicas", 0)
-            row += [f"{ready}/{obj['spec'].get('replicas', 1)}", str(status["replicas"]),
-                    str(ready)]
-        elif obj["kind"] == "Node":
-            ready = status["conditions"][-1]["status"] == "True"
-            row += ["Ready" if ready else "NotReady", obj["status"]["nodeInfo"]["kubeletVersion"]]
-        elif obj["kind"] == "Service":
-            ports = ",".join(f"{p['port']}{':' + str(p['nodePort']) if 'nodePort' in p else ''}"
-                             f"/{p.get('protocol', 'TCP')}" for p in obj["spec"].get("ports", []))
-            row += [obj["spec"].get("type", "ClusterIP"), obj["spec"].get("clusterIP", ""), ports]
-        row.append(_age(obj["metadata"].get("creationTimestamp")))
-        rows.append(row)
-    if not args.on("no-headers"):
-        print("   ".join(_headers(objects[0]["kind"], with_namespace)))
-    for row in rows:
-        print("   ".join(row))
-
-
-def _headers(kind: str, with_namespace: bool) -> list[str]:
-    extra = {"Pod": ["READY", "STATUS", "RESTARTS"], "Deployment": ["READY", "UP-TO-DATE",
-             "AVAILABLE"], "Node": ["STATUS", "VERSION"], "Service": ["TYPE", "CLUSTER-IP",
-             "PORT(S)"]}.get(kind, [])
-    return (["NAMESPACE"] if with_namespace else []) + ["NAME", *extra, "AGE"]
-
-
-def _age(stamp: str | None) -> str:
-    if not stamp:
-        return "<unknown>"
-    from datetime import datetime
-
-    seconds = int(time.time() - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
-    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m"
 
 
 def apply(ctx, cluster: Cluster, args: Args) -> int:
@@ -288,14 +256,15 @@ def delete(ctx, cluster: Cluster, args: Args) -> int:
                 kind = api.resolve(state, doc, source)
                 namespace = ""
                 if kind.namespaced:
-                    namespace = (doc["metadata"].get("namespace") or args.get("namespace")
-                                 or "default")
+                    namespace = doc["metadata"].get("namespace") or args.get("namespace") or "default"
                 obj = state.get(kind.kind, namespace, doc["metadata"]["name"])
                 if obj is None:
                     if not args.on("ignore-not-found"):
-                        errors.append(f'Error from server (NotFound): error when deleting '
-                                      f'"{source}": {kind.resource} "{doc["metadata"]["name"]}"'
-                                      " not found")
+                        errors.append(
+                            f"Error from server (NotFound): error when deleting "
+                            f'"{source}": {kind.resource} "{doc["metadata"]["name"]}"'
+                            " not found"
+                        )
                     continue
                 print(api.delete(state, obj, kind))
         else:
@@ -303,8 +272,7 @@ def delete(ctx, cluster: Cluster, args: Args) -> int:
                 namespace = namespace_of(args) if kind.namespaced else ""
                 if name is None:
                     if not (args.get("selector") or args.on("all")):
-                        raise KubeError("error: resource(s) were provided, but no name was "
-                                        "specified")
+                        raise KubeError("error: resource(s) were provided, but no name was specified")
                     for obj in state.objects(kind.kind, namespace):
                         if _selected(obj, args.get("selector")):
                             print(api.delete(state, obj, kind))
@@ -312,8 +280,7 @@ def delete(ctx, cluster: Cluster, args: Args) -> int:
                 obj = state.get(kind.kind, namespace or "", name)
                 if obj is None:
                     if not args.on("ignore-not-found"):
-                        errors.append(f'Error from server (NotFound): {kind.resource} "{name}" '
-                                      "not found")
+                        errors.append(f'Error from server (NotFound): {kind.resource} "{name}" not found')
                     continue
                 print(api.delete(state, obj, kind))
     if errors:
@@ -343,8 +310,20 @@ def label(ctx, cluster: Cluster, args: Args) -> int:
         kind, obj, changes = one(state, args)
         if not changes:
             raise KubeError("error: at least one label update is required")
-        print(api.label(state, obj, kind, changes, args.on("overwrite")))
+        line = api.label(state, obj, kind, changes, args.on("overwrite"))
+        show(state, kind, obj, line, args)
     return 0
+
+
+def show(state: State, kind: Kind, before: dict, line: str, args: Args) -> None:
+    """kubectl's one-line result, or with `-o` the changed object itself."""
+    output = str(args.get("output", ""))
+    if not output:
+        print(line)
+        return
+    metadata = before["metadata"]
+    after = state.get(kind.kind, metadata.get("namespace", ""), metadata["name"]) or before
+    emit([state.render(after)], output, True, None, args.on("no-headers"))
 
 
 def patch(ctx, cluster: Cluster, args: Args) -> int:
@@ -352,15 +331,19 @@ def patch(ctx, cluster: Cluster, args: Args) -> int:
         kind, obj, _ = one(state, args)
         if "patch" not in args.flags:
             raise KubeError("error: must specify -p to patch")
-        print(api.patch(state, obj, kind, str(args.get("patch")), str(args.get("type", "merge"))))
+        line = api.patch(state, obj, kind, str(args.get("patch")), str(args.get("type", "merge")))
+        show(state, kind, obj, line, args)
     return 0
 
 
 def version(ctx, cluster: Cluster, args: Args) -> int:
     info = cluster.layout.instance(SERVER) or {}
     build = {"major": "1", "minor": "30", "gitVersion": info.get("k3s_version", "v1.30.5+k3s1")}
-    body = {"clientVersion": build, "kustomizeVersion": "v5.0.4-0.20230601165947-6ce0bf390ce3",
-            "serverVersion": build}
+    body = {
+        "clientVersion": build,
+        "kustomizeVersion": "v5.0.4-0.20230601165947-6ce0bf390ce3",
+        "serverVersion": build,
+    }
     if args.get("output") == "json":
         print(json.dumps(body, indent=2))
     else:
@@ -371,9 +354,18 @@ def version(ctx, cluster: Cluster, args: Args) -> int:
 def main(ctx, argv: list[str]) -> int:
     from . import kubectl_watch
 
-    verbs = {"get": get, "apply": apply, "delete": delete, "label": label, "patch": patch,
-             "version": version, "wait": kubectl_watch.wait, "logs": kubectl_watch.logs,
-             "exec": kubectl_watch.exec_, "rollout": kubectl_watch.rollout}
+    verbs = {
+        "get": get,
+        "apply": apply,
+        "delete": delete,
+        "label": label,
+        "patch": patch,
+        "version": version,
+        "wait": kubectl_watch.wait,
+        "logs": kubectl_watch.logs,
+        "exec": kubectl_watch.exec_,
+        "rollout": kubectl_watch.rollout,
+    }
     try:
         if ctx.node != SERVER:
             raise KubeError(NO_KUBECONFIG)
@@ -391,4 +383,3 @@ def main(ctx, argv: list[str]) -> int:
     except KubeError as error:
         print(str(error), file=sys.stderr)
         return 1
-

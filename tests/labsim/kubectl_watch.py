@@ -21,8 +21,9 @@ def duration(text: str, flag: str = "--timeout") -> float:
         return 0.0
     parts = re.findall(r"(-?\d+(?:\.\d+)?)(ms|s|m|h)", text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise KubeError(f'error: invalid argument "{text}" for "{flag}" flag: time: '
-                        f'missing unit in duration "{text}"')
+        raise KubeError(
+            f'error: invalid argument "{text}" for "{flag}" flag: time: missing unit in duration "{text}"'
+        )
     scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     return sum(float(number) * scale[unit] for number, unit in parts)
 
@@ -41,8 +42,10 @@ def _condition_met(obj: dict | None, condition: str) -> bool:
         return False
     name, _, value = condition.removeprefix("condition=").partition("=")
     value = value or "True"
-    return any(c.get("type", "").lower() == name.lower() and c.get("status", "").lower()
-               == value.lower() for c in obj.get("status", {}).get("conditions", []))
+    return any(
+        c.get("type", "").lower() == name.lower() and c.get("status", "").lower() == value.lower()
+        for c in obj.get("status", {}).get("conditions", [])
+    )
 
 
 def wait(ctx, cluster: Cluster, args: Args) -> int:
@@ -57,12 +60,14 @@ def wait(ctx, cluster: Cluster, args: Args) -> int:
         scope = namespace if kind.namespaced else ""
         if name is not None:
             if _find(state, kind, scope, name) is None and condition != "delete":
-                raise KubeError(f'Error from server (NotFound): {kind.resource} "{name}" '
-                                "not found")
+                raise KubeError(f'Error from server (NotFound): {kind.resource} "{name}" not found')
             waiting.append((kind, name))
         elif args.get("selector") or args.on("all"):
-            waiting += [(kind, o["metadata"]["name"]) for o in state.listing(kind, scope or None)
-                        if matches(o["metadata"].get("labels") or {}, args.get("selector"))]
+            waiting += [
+                (kind, o["metadata"]["name"])
+                for o in state.listing(kind, scope or None)
+                if matches(o["metadata"].get("labels") or {}, args.get("selector"))
+            ]
         else:
             raise KubeError("error: resource(s) were provided, but no name was specified")
     if not waiting:
@@ -70,8 +75,7 @@ def wait(ctx, cluster: Cluster, args: Args) -> int:
     for kind, name in waiting:
         while not _condition_met(_find(cluster.read(), kind, namespace, name), condition):
             if time.monotonic() >= deadline:
-                print(f"error: timed out waiting for the condition on {kind.plural}/{name}",
-                      file=sys.stderr)
+                print(f"error: timed out waiting for the condition on {kind.plural}/{name}", file=sys.stderr)
                 return 1
             time.sleep(POLL)
         print(f"{kind.qualified}/{name} condition met", flush=True)
@@ -101,8 +105,7 @@ def _container(pod: dict, wanted: object, quiet: bool = False) -> str:
     chosen = default or names[0]
     if len(names) > 1 and not quiet:
         init = [f"{c['name']} (init)" for c in pod["spec"].get("initContainers", [])]
-        print(f'Defaulted container "{chosen}" out of: {", ".join(names + init)}',
-              file=sys.stderr)
+        print(f'Defaulted container "{chosen}" out of: {", ".join(names + init)}', file=sys.stderr)
     return chosen
 
 
@@ -112,8 +115,9 @@ def _since(args: Args) -> float | None:
         try:
             return datetime.fromisoformat(stamp).timestamp()
         except ValueError:
-            raise KubeError(f'error: invalid argument "{args.get("since-time")}" for '
-                            '"--since-time" flag: parsing time') from None
+            raise KubeError(
+                f'error: invalid argument "{args.get("since-time")}" for "--since-time" flag: parsing time'
+            ) from None
     if args.get("since"):
         return time.time() - duration(str(args.get("since")), "--since")
     return None
@@ -125,16 +129,16 @@ def logs(ctx, cluster: Cluster, args: Args) -> int:
     selector = args.get("selector")
     words = args.words[1:]
     if selector:
-        pods = [p for p in state.objects("Pod", namespace)
-                if matches(p["metadata"].get("labels") or {}, selector)]
+        pods = [
+            p for p in state.objects("Pod", namespace) if matches(p["metadata"].get("labels") or {}, selector)
+        ]
         if not pods:
             print(f"No resources found in {namespace} namespace.", file=sys.stderr)
             return 0
     elif words:
         pods = _pods_of(state, namespace, words[0])
         if len(pods) > 1:
-            print(f"Found {len(pods)} pods, using pod/{pods[0]['metadata']['name']}",
-                  file=sys.stderr)
+            print(f"Found {len(pods)} pods, using pod/{pods[0]['metadata']['name']}", file=sys.stderr)
         pods = pods[:1]
         if len(words) > 1 and "container" not in args.flags:
             args.flags["container"] = words[1]
@@ -147,16 +151,18 @@ def logs(ctx, cluster: Cluster, args: Args) -> int:
         chosen = names if args.on("all-containers") else [_container(pod, args.get("container"))]
         for container in chosen:
             if container not in names:
-                raise KubeError(f"error: container {container} is not valid for pod "
-                                f"{pod['metadata']['name']}")
-            lines = [(ts, text) for ts, text in
-                     state.log_lines(namespace, pod["metadata"]["name"], container)
-                     if since is None or ts >= since]
+                raise KubeError(
+                    f"error: container {container} is not valid for pod {pod['metadata']['name']}"
+                )
+            lines = [
+                (ts, text)
+                for ts, text in state.log_lines(namespace, pod["metadata"]["name"], container)
+                if since is None or ts >= since
+            ]
             if tail >= 0:
                 lines = lines[-tail:] if tail else []
             for ts, text in lines:
-                prefix = f"[pod/{pod['metadata']['name']}/{container}] " if args.on(
-                    "prefix") else ""
+                prefix = f"[pod/{pod['metadata']['name']}/{container}] " if args.on("prefix") else ""
                 stamp = iso(ts, fraction=True) + " " if args.on("timestamps") else ""
                 print(f"{prefix}{stamp}{text}")
     return 0
@@ -166,8 +172,9 @@ def exec_(ctx, cluster: Cluster, args: Args) -> int:
     words = args.words[1:]
     if not args.command:
         if len(words) > 1:
-            raise KubeError("error: exec [POD] [COMMAND] is not supported anymore. Use exec "
-                            "[POD] -- [COMMAND] instead")
+            raise KubeError(
+                "error: exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead"
+            )
         raise KubeError("error: you must specify at least one command for the container")
     if not words:
         raise KubeError("error: pod, type/name or --filename must be specified")
@@ -176,8 +183,7 @@ def exec_(ctx, cluster: Cluster, args: Args) -> int:
         pod = _pods_of(state, namespace, words[0])[0]
         container = _container(pod, args.get("container"), args.on("quiet"))
         if container not in [c["name"] for c in pod["spec"].get("containers", [])]:
-            raise KubeError(f'error: unable to upgrade connection: container not found '
-                            f'("{container}")')
+            raise KubeError(f'error: unable to upgrade connection: container not found ("{container}")')
         code, out, err = egress.run_in_pod(state, pod, container, args.command)
     sys.stdout.write(out)
     sys.stderr.write(err)
@@ -209,8 +215,11 @@ def rollout(ctx, cluster: Cluster, args: Args) -> int:
     kind = kind_of("deployment", state)
     while not _condition_met(_find(cluster.read(), kind, namespace, name), "condition=Available"):
         if not announced:
-            print(f'Waiting for deployment "{name}" rollout to finish: 0 of 1 updated replicas '
-                  "are available...", flush=True)
+            print(
+                f'Waiting for deployment "{name}" rollout to finish: 0 of 1 updated replicas '
+                "are available...",
+                flush=True,
+            )
             announced = True
         if time.monotonic() >= deadline:
             print("error: timed out waiting for the condition", file=sys.stderr)

@@ -59,9 +59,7 @@ def cloud_init_log(node: str, booted_at: float, k3s_version: str, failed: bool) 
             ]
     else:
         lines += ["Reading package lists...", "Setting up curl (7.81.0-1ubuntu1.18) ..."]
-    lines.append(
-        f"{CLOUD_INIT} finished at {when(0)}. Datasource DataSourceEc2Local.  Up 58.31 seconds"
-    )
+    lines.append(f"{CLOUD_INIT} finished at {when(0)}. Datasource DataSourceEc2Local.  Up 58.31 seconds")
     return "\n".join(lines) + "\n"
 
 
@@ -106,8 +104,10 @@ def cloud_init(ctx, args: list[str]) -> int:
         print("boot_status_code: enabled-by-generator")
         print("detail:\nDataSourceEc2Local")
         if failed:
-            print("errors:\n\t('scripts_user', RuntimeError('Runparts: 1 failures (part-001) in 1 "
-                  "attempted commands'))")
+            print(
+                "errors:\n\t('scripts_user', RuntimeError('Runparts: 1 failures (part-001) in 1 "
+                "attempted commands'))"
+            )
     return 1 if failed else 0
 
 
@@ -120,9 +120,7 @@ def sudo(ctx, args: list[str]) -> int:
         print("usage: sudo [-u user] command", file=sys.stderr)
         return 1
     root = ctx.layout.node_root(ctx.node)
-    mapped = [
-        str(root) + arg if arg.startswith(PRIVATE_PREFIXES) else arg for arg in args
-    ]
+    mapped = [str(root) + arg if arg.startswith(PRIVATE_PREFIXES) else arg for arg in args]
     try:
         return subprocess.run(mapped).returncode
     except FileNotFoundError:
@@ -149,13 +147,11 @@ def journalctl(ctx, args: list[str]) -> int:
     head = f"{ctx.node} {expected}[2345]:"
     lines = [
         f"{when(-12)} {ctx.node} systemd[1]: Starting Lightweight Kubernetes...",
-        f'{when(-12)} {head} time="{iso(-12)}" level=info msg="Starting k3s {role} '
-        f'{info["k3s_version"]}"',
+        f'{when(-12)} {head} time="{iso(-12)}" level=info msg="Starting k3s {role} {info["k3s_version"]}"',
         f'{when(-10)} {head} time="{iso(-10)}" level=info msg="Running kubelet '
         f'--hostname-override={ctx.node} --node-ip={info.get("private_ip", "")}"',
         f"{when(-8)} {ctx.node} systemd[1]: Started Lightweight Kubernetes.",
-        f'{when(-5)} {head} time="{iso(-5)}" level=info msg="Tunnel server egress proxy mode: '
-        f'agent"',
+        f'{when(-5)} {head} time="{iso(-5)}" level=info msg="Tunnel server egress proxy mode: agent"',
     ]
     print("\n".join(lines))
     return 0

@@ -9,6 +9,7 @@ that puts the simulated tools first on PATH.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import json
 import os
@@ -69,10 +70,8 @@ def descendants(pid: int) -> list[int]:
 
 def _signal_all(pids: list[int], signum: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 def _alive(pid: int) -> bool:
@@ -84,8 +83,15 @@ def _alive(pid: int) -> bool:
 
 
 class Watcher(threading.Thread):
-    def __init__(self, layout: Layout, config: SimConfig, ec2, ssh_port: int, ssh_user: str,
-                 on_event: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        config: SimConfig,
+        ec2,
+        ssh_port: int,
+        ssh_user: str,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(name="labsim-watcher", daemon=True)
         self.layout, self.config, self.ec2 = layout, config, ec2
         self.ssh_port, self.ssh_user = ssh_port, ssh_user
@@ -114,8 +120,7 @@ class Watcher(threading.Thread):
             self.stopping.wait(TICK)
 
     def _poll(self) -> None:
-        reply = self.ec2.describe_instances(
-            Filters=[{"Name": "instance-state-name", "Values": ["running"]}])
+        reply = self.ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])
         running: dict[str, dict] = {}
         for reservation in reply["Reservations"]:
             for instance in reservation["Instances"]:
@@ -134,10 +139,15 @@ class Watcher(threading.Thread):
                 if name not in self.nodes:
                     boot_at = time.time() + self.config.delays.boot
                     late = self.config.faults.sshd_late.get(name, 0.0)
-                    self.nodes[name] = Node(name, instance["InstanceId"],
-                                            instance["PublicIpAddress"],
-                                            instance.get("PrivateIpAddress", ""),
-                                            instance.get("KeyName"), boot_at, boot_at + late)
+                    self.nodes[name] = Node(
+                        name,
+                        instance["InstanceId"],
+                        instance["PublicIpAddress"],
+                        instance.get("PrivateIpAddress", ""),
+                        instance.get("KeyName"),
+                        boot_at,
+                        boot_at + late,
+                    )
 
     def _tick(self) -> None:
         now = time.time()
@@ -176,11 +186,15 @@ class Watcher(threading.Thread):
         cloud.mkdir(parents=True, exist_ok=True)
         (cloud / "user-data.txt").write_text(user_data)
         version = re.search(r"INSTALL_K3S_VERSION=[\"']?(v[\w.+-]+)", user_data)
-        info = {"name": node.name, "instance_id": node.instance_id, "public_ip": node.public_ip,
-                "private_ip": node.private_ip, "booted_at": node.boot_at,
-                "k3s_version": version[1] if version else DEFAULT_K3S}
-        write_boot_files(self.layout, node.name, info,
-                         node.name in self.config.faults.cloud_init_fail)
+        info = {
+            "name": node.name,
+            "instance_id": node.instance_id,
+            "public_ip": node.public_ip,
+            "private_ip": node.private_ip,
+            "booted_at": node.boot_at,
+            "k3s_version": version[1] if version else DEFAULT_K3S,
+        }
+        write_boot_files(self.layout, node.name, info, node.name in self.config.faults.cloud_init_fail)
         temporary = self.layout.instance_file(node.name).with_suffix(".tmp")
         temporary.write_text(json.dumps(info))
         os.replace(temporary, self.layout.instance_file(node.name))
@@ -194,8 +208,7 @@ class Watcher(threading.Thread):
         return pairs["KeyPairs"][0]["PublicKey"].strip() + "\n"
 
     def _user_data(self, node: Node) -> str:
-        reply = self.ec2.describe_instance_attribute(InstanceId=node.instance_id,
-                                                     Attribute="userData")
+        reply = self.ec2.describe_instance_attribute(InstanceId=node.instance_id, Attribute="userData")
         value = reply.get("UserData", {}).get("Value")
         return base64.b64decode(value).decode(errors="replace") if value else ""
 
@@ -203,8 +216,11 @@ class Watcher(threading.Thread):
         key = self.layout.node_dir(node.name) / "host_key"
         for path in (key, key.with_suffix(".pub")):
             path.unlink(missing_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node.name,
-                        "-f", str(key)], check=True, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node.name, "-f", str(key)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
 
     # -- sshd ----------------------------------------------------------------------------------
     def _sshd_config(self, node: Node) -> Path:
@@ -247,8 +263,12 @@ SetEnv {setenv}
         config = self._sshd_config(node)
         with open(self.layout.node_dir(node.name) / "sshd.log", "ab") as log:
             node.process = subprocess.Popen(
-                [SSHD, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL, stdout=log,
-                stderr=log, start_new_session=True)
+                [SSHD, "-D", "-e", "-f", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and node.process.poll() is None:
             try:
@@ -304,4 +324,3 @@ SetEnv {setenv}
         with self.lock:
             for node in self.nodes.values():
                 self._stop_sshd(node)
-

@@ -15,9 +15,23 @@ RELEASE_URL = re.compile(
     r"^https://github\.com/istio/istio/releases/download/(?P<version>[^/]+)/"
     r"istio-(?P=version)-linux-(?P<arch>amd64|arm64)\.tar\.gz$"
 )
-VALUE_FLAGS = {"-o", "--output", "--retry", "--retry-delay", "--retry-max-time", "-m",
-               "--max-time", "--connect-timeout", "-H", "--header", "-A", "--user-agent", "-w",
-               "--write-out", "--proto"}
+VALUE_FLAGS = {
+    "-o",
+    "--output",
+    "--retry",
+    "--retry-delay",
+    "--retry-max-time",
+    "-m",
+    "--max-time",
+    "--connect-timeout",
+    "-H",
+    "--header",
+    "-A",
+    "--user-agent",
+    "-w",
+    "--write-out",
+    "--proto",
+}
 
 
 def tarball(version: str) -> bytes:
@@ -55,7 +69,7 @@ def curl(ctx, args: list[str]) -> int:
         elif item.startswith("-") and len(item) > 1:
             for index, char in enumerate(item[1:], start=1):
                 if f"-{char}" in VALUE_FLAGS:
-                    flags[f"-{char}"] = item[index + 1:] or items.pop(0)
+                    flags[f"-{char}"] = item[index + 1 :] or items.pop(0)
                     break
                 switches.add(f"-{char}")
         else:
@@ -68,8 +82,7 @@ def curl(ctx, args: list[str]) -> int:
     found = RELEASE_URL.match(url)
     if not found:
         if loud:
-            print(f"curl: (6) Could not resolve host: {urlsplit(url).hostname or url}",
-                  file=sys.stderr)
+            print(f"curl: (6) Could not resolve host: {urlsplit(url).hostname or url}", file=sys.stderr)
         return 6
     if not re.fullmatch(r"\d+\.\d+\.\d+", found["version"]):
         if {"-f", "--fail"} & switches:

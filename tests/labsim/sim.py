@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 import shlex
 import shutil
 import socket
@@ -70,17 +70,19 @@ class LabSim:
         if egress not in EGRESS_MODES:
             raise ValueError(f"egress must be one of {', '.join(EGRESS_MODES)}, not {egress!r}")
         self._own_workdir = workdir is None
-        self.layout = Layout(Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="labsim-")))
+        # absolute: the nodes' sessions start in another directory
+        root = Path(workdir).resolve() if workdir else Path(tempfile.mkdtemp(prefix="labsim-"))
+        self.layout = Layout(root)
         self.region = region
-        self.lab_home = Path(lab_home) if lab_home else self.layout.root / "labhome"
+        self.lab_home = Path(lab_home).resolve() if lab_home else root / "labhome"
         self.timeouts = {"LAB_SSH_TIMEOUT": ssh_timeout, "LAB_READY_TIMEOUT": ready_timeout}
         failing = [cloud_init_fail] if isinstance(cloud_init_fail, str) else cloud_init_fail
         self.config = SimConfig(
             egress=egress,
-            delays=Delays(boot_delay, cloud_init_delay, node_ready_delay, istio_ready_delay,
-                          pod_ready_delay),
-            faults=Faults(_late(sshd_late), sshd_restart_on, list(failing or []),
-                          kubectl_transient, istiod_never_ready),
+            delays=Delays(boot_delay, cloud_init_delay, node_ready_delay, istio_ready_delay, pod_ready_delay),
+            faults=Faults(
+                _late(sshd_late), sshd_restart_on, list(failing or []), kubectl_transient, istiod_never_ready
+            ),
             istioctl_readiness_timeout=istioctl_readiness_timeout,
         )
         if egress_file:
@@ -89,7 +91,7 @@ class LabSim:
         self.moto = MotoServer(region)
         self.watcher: Watcher | None = None
         self.ssh_port = _free_port()
-        self.ssh_user = getpass.getuser()
+        self.ssh_user = pwd.getpwuid(os.getuid()).pw_name  # who sshd can log in
         self.env: dict[str, str] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -98,14 +100,14 @@ class LabSim:
             raise RuntimeError("another LabSim is running in this process; stop it first")
         LabSim._running = self
         try:
-            for folder in (self.layout.root, self.layout.nodes_dir, self.layout.requests_dir,
-                           self.lab_home):
+            for folder in (self.layout.root, self.layout.nodes_dir, self.layout.requests_dir, self.lab_home):
                 folder.mkdir(parents=True, exist_ok=True)
             self.layout.config_file.write_text(self.config.to_json())
             self.layout.log_file.touch()
             self.moto.start()
-            self.watcher = Watcher(self.layout, self.config, self.moto.client("ec2"),
-                                   self.ssh_port, self.ssh_user, self.on_event)
+            self.watcher = Watcher(
+                self.layout, self.config, self.moto.client("ec2"), self.ssh_port, self.ssh_user, self.on_event
+            )
             self.watcher.start()
         except BaseException:
             self.stop()
@@ -147,8 +149,7 @@ class LabSim:
     # -- for tests -----------------------------------------------------------------------------
     def environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """`base` (default os.environ) with the simulator's variables, for subprocesses."""
-        merged = {k: v for k, v in (os.environ if base is None else base).items()
-                  if k not in UNSET}
+        merged = {k: v for k, v in (os.environ if base is None else base).items() if k not in UNSET}
         return {**merged, **self.env}
 
     def exports(self) -> str:
@@ -156,18 +157,27 @@ class LabSim:
 
     def commands(self, tool: str | None = None, node: str | None = None) -> list[dict]:
         """The command log, oldest first, optionally only one tool's or one node's."""
-        return [entry for entry in log.read(self.layout.log_file)
-                if tool in (None, entry["tool"]) and node in (None, entry["node"])]
+        return [
+            entry
+            for entry in log.read(self.layout.log_file)
+            if tool in (None, entry["tool"]) and node in (None, entry["node"])
+        ]
 
     def state(self) -> dict:
         """The cluster as the simulated API server holds it (objects rendered with status)."""
         state = Cluster(self.layout, self.config).read()
-        return {"objects": [state.render(o) for o in state.objects()] + state.nodes(),
-                "istio": state.data.get("istio"), "logs": state.data["logs"]}
+        return {
+            "objects": [state.render(o) for o in state.objects()] + state.nodes(),
+            "istio": state.data.get("istio"),
+            "logs": state.data["logs"],
+        }
 
     def objects(self, kind: str, namespace: str | None = None) -> list[dict]:
-        return [o for o in self.state()["objects"] if o["kind"] == kind
-                and namespace in (None, o["metadata"].get("namespace"))]
+        return [
+            o
+            for o in self.state()["objects"]
+            if o["kind"] == kind and namespace in (None, o["metadata"].get("namespace"))
+        ]
 
     def address(self, node: str) -> str | None:
         """The node's public address once its sshd listens, else None."""

@@ -5,6 +5,7 @@ Each invocation appends one line to the command log when it ends, whatever the o
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -100,9 +101,7 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         print(f"labsim: internal error in simulated {tool}", file=sys.stderr)
     finally:
-        try:
+        with contextlib.suppress(BrokenPipeError):
             sys.stdout.flush()
-        except BrokenPipeError:
-            pass
         log.record(ctx.layout.log_file, ctx.entry(started, code))
     return code

@@ -27,80 +27,6 @@ def _suffix() -> str:
     return "".join(random.choice(ALPHABET) for _ in range(5))
 
 
-def node_object(node: str, index: int, info: dict, joined: float, ready: bool) -> dict:
-    labels = {
-        "beta.kubernetes.io/arch": "amd64",
-        "beta.kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "kubernetes.io/hostname": node,
-        "kubernetes.io/os": "linux",
-        "node.kubernetes.io/instance-type": "k3s",
-    }
-    if index == 0:
-        labels["node-role.kubernetes.io/control-plane"] = "true"
-        labels["node-role.kubernetes.io/master"] = "true"
-    condition = {
-        "type": "Ready",
-        "status": "True" if ready else "False",
-        "reason": "KubeletReady" if ready else "KubeletNotReady",
-        "message": "kubelet is posting ready status"
-        if ready
-        else "container runtime network not ready: NetworkReady=false "
-        "reason:NetworkPluginNotReady message:Network plugin returns error: "
-        "cni plugin not initialized",
-        "lastHeartbeatTime": iso(joined),
-        "lastTransitionTime": iso(joined),
-    }
-    pressure = [
-        {"type": t, "status": "False", "reason": f"KubeletHasSufficient{r}"}
-        for t, r in (("MemoryPressure", "Memory"), ("DiskPressure", "Disk"), ("PIDPressure", "PID"))
-    ]
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": node,
-            "labels": labels,
-            "uid": info["instance_id"],
-            "creationTimestamp": iso(joined),
-        },
-        "spec": {"podCIDR": f"10.42.{index}.0/24", "providerID": f"k3s://{node}"},
-        "status": {
-            "addresses": [
-                {"type": "InternalIP", "address": info.get("private_ip", "")},
-                {"type": "Hostname", "address": node},
-            ],
-            "conditions": [*pressure, condition],
-            "nodeInfo": {
-                "architecture": "amd64",
-                "containerRuntimeVersion": "containerd://1.7.21-k3s2",
-                "kernelVersion": "6.5.0-1024-aws",
-                "kubeletVersion": info["k3s_version"],
-                "operatingSystem": "linux",
-                "osImage": "Ubuntu 22.04.5 LTS",
-            },
-        },
-    }
-
-
-# -- seeding -----------------------------------------------------------------------------------
-def seed(state: State) -> None:
-    """What a fresh k3s server runs before anyone applies anything."""
-    for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
-        state.put(namespace_object(name))
-    state.put(service("default", "kubernetes", "10.43.0.1", [("https", 443, 6443)], {}))
-    state.put(service("kube-system", "kube-dns", "10.43.0.10", [("dns-tcp", 53, 53)],
-                      {"k8s-app": "kube-dns"}))
-    for name, labels, image in (
-        ("coredns", {"k8s-app": "kube-dns"}, "rancher/mirrored-coredns-coredns:1.11.3"),
-        ("local-path-provisioner", {"app": "local-path-provisioner"},
-         "rancher/local-path-provisioner:v0.0.28"),
-        ("metrics-server", {"k8s-app": "metrics-server"},
-         "rancher/mirrored-metrics-server:v0.7.0"),
-    ):
-        create_deployment(state, deployment("kube-system", name, labels, name, image), 0.0)
-
-
 def namespace_object(name: str, labels: dict | None = None) -> dict:
     return {
         "apiVersion": "v1",
@@ -111,8 +37,15 @@ def namespace_object(name: str, labels: dict | None = None) -> dict:
     }
 
 
-def service(namespace: str, name: str, ip: str | None, ports: list, selector: dict,
-            labels: dict | None = None, kind: str = "ClusterIP") -> dict:
+def service(
+    namespace: str,
+    name: str,
+    ip: str | None,
+    ports: list,
+    selector: dict,
+    labels: dict | None = None,
+    kind: str = "ClusterIP",
+) -> dict:
     spec = {
         "type": kind,
         "selector": selector,
@@ -120,13 +53,23 @@ def service(namespace: str, name: str, ip: str | None, ports: list, selector: di
     }
     if ip:
         spec["clusterIP"] = ip
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-            "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": spec,
+    }
 
 
-def deployment(namespace: str, name: str, labels: dict, container: str, image: str,
-               pod_labels: dict | None = None, annotations: dict | None = None) -> dict:
+def deployment(
+    namespace: str,
+    name: str,
+    labels: dict,
+    container: str,
+    image: str,
+    pod_labels: dict | None = None,
+    annotations: dict | None = None,
+) -> dict:
     template_labels = {**labels, **(pod_labels or {})}
     return {
         "apiVersion": "apps/v1",
@@ -158,8 +101,7 @@ def allocate_service(state: State, svc: dict, previous: dict | None) -> None:
         port.setdefault("protocol", "TCP")
         port.setdefault("targetPort", port.get("port"))
         if spec["type"] in ("NodePort", "LoadBalancer") and "nodePort" not in port:
-            port["nodePort"] = old_ports.get(port.get("port")) or state.next_number(
-                "nodePort", 30100)
+            port["nodePort"] = old_ports.get(port.get("port")) or state.next_number("nodePort", 30100)
     if spec["type"] == "LoadBalancer":
         info = state.node_info(CLUSTER_NODES[0]) or {}
         svc["status"] = {"loadBalancer": {"ingress": [{"ip": info.get("private_ip", "")}]}}
@@ -191,11 +133,20 @@ def roll(state: State, dep: dict) -> None:
         metadata["name"] = f"{dep['metadata']['name']}-{template_hash}-{_suffix()}"
         metadata["namespace"] = dep["metadata"]["namespace"]
         metadata.setdefault("labels", {})["pod-template-hash"] = template_hash
-        metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                        "name": f"{dep['metadata']['name']}-{template_hash}",
-                                        "controller": True}]
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-               "spec": copy.deepcopy(template.get("spec", {}))}
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": f"{dep['metadata']['name']}-{template_hash}",
+                "controller": True,
+            }
+        ]
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": metadata,
+            "spec": copy.deepcopy(template.get("spec", {})),
+        }
         create_pod(state, pod, delay, owner)
 
 
@@ -213,16 +164,27 @@ def create_pod(state: State, pod: dict, ready_delay: float | None, owner: str | 
     meta = state.meta(pod)
     meta.update(owner=owner, ready_at=None if ready_delay is None else state.now + ready_delay)
     for container in spec.get("containers", []):
-        lines = startup_log(iso(state.now, fraction=True), pod, container["name"], injected,
-                            ready_delay is None)
+        lines = startup_log(
+            iso(state.now, fraction=True), pod, container["name"], injected, ready_delay is None
+        )
         for line in lines:
             state.append_log(metadata["namespace"], metadata["name"], container["name"], line)
-    event(state, pod, "Normal", "Scheduled",
-          f"Successfully assigned {metadata['namespace']}/{metadata['name']} to {spec['nodeName']}")
+    event(
+        state,
+        pod,
+        "Normal",
+        "Scheduled",
+        f"Successfully assigned {metadata['namespace']}/{metadata['name']} to {spec['nodeName']}",
+    )
     if ready_delay is None:
-        event(state, pod, "Warning", "Unhealthy",
-              "Readiness probe failed: Get \"http://10.42.0.9:8080/ready\": dial tcp "
-              "10.42.0.9:8080: connect: connection refused")
+        event(
+            state,
+            pod,
+            "Warning",
+            "Unhealthy",
+            'Readiness probe failed: Get "http://10.42.0.9:8080/ready": dial tcp '
+            "10.42.0.9:8080: connect: connection refused",
+        )
 
 
 def inject(state: State, pod: dict) -> bool:
@@ -230,8 +192,10 @@ def inject(state: State, pod: dict) -> bool:
     istio = state.data.get("istio")
     metadata, spec = pod["metadata"], pod["spec"]
     labels, annotations = metadata["labels"], metadata["annotations"]
-    if not istio or "false" in (labels.get("sidecar.istio.io/inject"),
-                                annotations.get("sidecar.istio.io/inject")):
+    if not istio or "false" in (
+        labels.get("sidecar.istio.io/inject"),
+        annotations.get("sidecar.istio.io/inject"),
+    ):
         return False
     namespace = state.get("Namespace", "", metadata["namespace"]) or {"metadata": {}}
     enabled = namespace["metadata"].get("labels", {}).get("istio-injection") == "enabled"
@@ -244,69 +208,113 @@ def inject(state: State, pod: dict) -> bool:
         for container in containers:
             if container.get("name") == PROXY and container.get("image") == "auto":
                 container["image"] = image
-                container.setdefault("args", ["proxy", "router", "--domain",
-                                              "$(POD_NAMESPACE).svc.cluster.local"])
+                container.setdefault(
+                    "args", ["proxy", "router", "--domain", "$(POD_NAMESPACE).svc.cluster.local"]
+                )
     else:
         app = containers[0]["name"] if containers else PROXY
         annotations.setdefault("kubectl.kubernetes.io/default-container", app)
         annotations.setdefault("kubectl.kubernetes.io/default-logs-container", app)
-        spec.setdefault("initContainers", []).append({
-            "name": "istio-init", "image": image,
-            "args": ["istio-iptables", "-p", "15001", "-z", "15006", "-u", "1337", "-m",
-                     "REDIRECT", "-i", "*", "-x", "", "-b", "*", "-d", "15090,15021,15020"],
-        })
-        containers.append({
-            "name": PROXY, "image": image,
-            "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
-            "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
-            "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}},
-            "securityContext": {"runAsGroup": 1337, "runAsUser": 1337},
-        })
-    annotations["sidecar.istio.io/status"] = json.dumps({
-        "initContainers": [] if gateway else ["istio-init"], "containers": [PROXY],
-        "templates": ["gateway"] if gateway else ["sidecar"], "revision": "default"})
+        spec.setdefault("initContainers", []).append(
+            {
+                "name": "istio-init",
+                "image": image,
+                "args": [
+                    "istio-iptables",
+                    "-p",
+                    "15001",
+                    "-z",
+                    "15006",
+                    "-u",
+                    "1337",
+                    "-m",
+                    "REDIRECT",
+                    "-i",
+                    "*",
+                    "-x",
+                    "",
+                    "-b",
+                    "*",
+                    "-d",
+                    "15090,15021,15020",
+                ],
+            }
+        )
+        containers.append(
+            {
+                "name": PROXY,
+                "image": image,
+                "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
+                "ports": [{"containerPort": 15090, "name": "http-envoy-prom", "protocol": "TCP"}],
+                "readinessProbe": {"httpGet": {"path": "/healthz/ready", "port": 15021}},
+                "securityContext": {"runAsGroup": 1337, "runAsUser": 1337},
+            }
+        )
+    annotations["sidecar.istio.io/status"] = json.dumps(
+        {
+            "initContainers": [] if gateway else ["istio-init"],
+            "containers": [PROXY],
+            "templates": ["gateway"] if gateway else ["sidecar"],
+            "revision": "default",
+        }
+    )
     labels.setdefault("security.istio.io/tlsMode", "istio")
-    labels.setdefault("service.istio.io/canonical-name",
-                      labels.get("app", metadata["name"]))
+    labels.setdefault("service.istio.io/canonical-name", labels.get("app", metadata["name"]))
     labels.setdefault("service.istio.io/canonical-revision", "latest")
     return True
 
 
-def startup_log(stamp: str, pod: dict, container: str, injected: bool, never_ready: bool
-                ) -> list[str]:
+def startup_log(stamp: str, pod: dict, container: str, injected: bool, never_ready: bool) -> list[str]:
     if container == "discovery" and never_ready:
         return [
-            f"{stamp}\tinfo\tFLAG: --domain=\"cluster.local\"",
+            f'{stamp}\tinfo\tFLAG: --domain="cluster.local"',
             f"{stamp}\terror\tklog\tk8s.io/client-go/informers/factory.go:160: Failed to watch "
-            "*v1.ConfigMap: failed to list *v1.ConfigMap: Get \"https://10.43.0.1:443/api/v1/"
-            "namespaces/istio-system/configmaps?limit=500\": dial tcp 10.43.0.1:443: "
+            '*v1.ConfigMap: failed to list *v1.ConfigMap: Get "https://10.43.0.1:443/api/v1/'
+            'namespaces/istio-system/configmaps?limit=500": dial tcp 10.43.0.1:443: '
             "connect: connection refused",
             f"{stamp}\terror\tfailed to create CA: failed to get CA cert from secret "
             "istio-ca-secret: timed out waiting for the condition",
         ]
     if container == "discovery":
-        return [f"{stamp}\tinfo\tFLAG: --domain=\"cluster.local\"",
-                f"{stamp}\tinfo\tads\tAll caches have been synced up in 1.02s, marking server ready"]
+        return [
+            f'{stamp}\tinfo\tFLAG: --domain="cluster.local"',
+            f"{stamp}\tinfo\tads\tAll caches have been synced up in 1.02s, marking server ready",
+        ]
     if container == PROXY and (injected or pod["metadata"]["labels"].get("istio")):
-        return [f"{stamp}\tinfo\tFLAG: --concurrency=\"2\"", f"{stamp}\tinfo\tEnvoy proxy is ready"]
+        return [f'{stamp}\tinfo\tFLAG: --concurrency="2"', f"{stamp}\tinfo\tEnvoy proxy is ready"]
     if container == "kiali":
-        return [f"{stamp} INF Kiali: Version: v1.87.0", f"{stamp} INF Server endpoint will start "
-                "at [:20001/kiali]"]
+        return [
+            f"{stamp} INF Kiali: Version: v1.87.0",
+            f"{stamp} INF Server endpoint will start at [:20001/kiali]",
+        ]
     return []
 
 
 def event(state: State, pod: dict, kind: str, reason: str, message: str) -> None:
     metadata = pod["metadata"]
-    state.put({
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": f"{metadata['name']}.{_hash([metadata['name'], reason], 16)}",
-                     "namespace": metadata["namespace"]},
-        "involvedObject": {"kind": "Pod", "name": metadata["name"],
-                           "namespace": metadata["namespace"], "uid": metadata.get("uid", "")},
-        "reason": reason, "message": message, "type": kind, "count": 1,
-        "source": {"component": "default-scheduler" if reason == "Scheduled" else "kubelet"},
-        "firstTimestamp": iso(state.now), "lastTimestamp": iso(state.now),
-    })
+    state.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{metadata['name']}.{_hash([metadata['name'], reason], 16)}",
+                "namespace": metadata["namespace"],
+            },
+            "involvedObject": {
+                "kind": "Pod",
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata.get("uid", ""),
+            },
+            "reason": reason,
+            "message": message,
+            "type": kind,
+            "count": 1,
+            "source": {"component": "default-scheduler" if reason == "Scheduled" else "kubelet"},
+            "firstTimestamp": iso(state.now),
+            "lastTimestamp": iso(state.now),
+        }
+    )
 
 
 # -- status ------------------------------------------------------------------------------------
@@ -325,17 +333,24 @@ def render_pod(state: State, pod: dict) -> dict:
     node = state.node_info(pod["spec"].get("nodeName", "")) or {}
 
     def status_of(container: dict) -> dict:
-        return {"name": container["name"], "image": container.get("image", ""),
-                "ready": ready, "started": True, "restartCount": 0,
-                "state": {"running": {"startedAt": started}}}
+        return {
+            "name": container["name"],
+            "image": container.get("image", ""),
+            "ready": ready,
+            "started": True,
+            "restartCount": 0,
+            "state": {"running": {"startedAt": started}},
+        }
 
     view["status"] = {
         "phase": "Running",
-        "conditions": [{"type": "PodReadyToStartContainers", "status": "True"},
-                       {"type": "Initialized", "status": "True"},
-                       {"type": "Ready", "status": flag},
-                       {"type": "ContainersReady", "status": flag},
-                       {"type": "PodScheduled", "status": "True"}],
+        "conditions": [
+            {"type": "PodReadyToStartContainers", "status": "True"},
+            {"type": "Initialized", "status": "True"},
+            {"type": "Ready", "status": flag},
+            {"type": "ContainersReady", "status": flag},
+            {"type": "PodScheduled", "status": "True"},
+        ],
         "hostIP": node.get("private_ip", ""),
         "podIP": ip,
         "podIPs": [{"ip": ip}],
@@ -346,8 +361,15 @@ def render_pod(state: State, pod: dict) -> dict:
     init = pod["spec"].get("initContainers", [])
     if init:
         view["status"]["initContainerStatuses"] = [
-            {"name": c["name"], "image": c.get("image", ""), "ready": True, "restartCount": 0,
-             "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}} for c in init]
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "ready": True,
+                "restartCount": 0,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}},
+            }
+            for c in init
+        ]
     return view
 
 
@@ -365,12 +387,19 @@ def render_deployment(state: State, dep: dict) -> dict:
         "availableReplicas": ready,
         "unavailableReplicas": max(wanted - ready, 0),
         "conditions": [
-            {"type": "Available", "status": "True" if available else "False",
-             "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
-             "message": "Deployment has minimum availability." if available
-             else "Deployment does not have minimum availability."},
-            {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"
-             if available else "ReplicaSetUpdated"},
+            {
+                "type": "Available",
+                "status": "True" if available else "False",
+                "reason": "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                "message": "Deployment has minimum availability."
+                if available
+                else "Deployment does not have minimum availability.",
+            },
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": "NewReplicaSetAvailable" if available else "ReplicaSetUpdated",
+            },
         ],
     }
     if not ready:

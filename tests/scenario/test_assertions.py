@@ -46,6 +46,18 @@ def test_assertion(assertion: Assertion, seen: Observed, passed: bool, received:
     assert assertion.check(seen) == (passed, received)
 
 
+def test_an_empty_log_read_says_so() -> None:
+    empty = Observed("")
+    assert Assertion("contains", "sni_cluster", "log").check(empty) == (
+        False,
+        "no log lines since the exec step began",
+    )
+    assert Assertion("notContains", "wikipedia", "log").check(empty) == (
+        True,
+        "no log lines since the exec step began",
+    )
+
+
 def test_a_log_regex_matches_within_one_line_not_across_lines() -> None:
     two_lines = Observed("sni_cluster one request\nanother request en.wikipedia.org\n")
     assert Assertion("matches", r"sni_cluster .*en\.wikipedia\.org").check(two_lines)[0] is False
