@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,23 +11,17 @@ import pytest
 from cfn_helpers import remove_route_tables
 
 from tests.labsim.sim import LabSim
-from tests.lifecycle.conftest import REPO, base_env
+from tests.lifecycle.conftest import REPO  # noqa: F401 - re-exported for the tests here
+from tests.scenario.e2e import invoke
 
 Cli = Callable[..., subprocess.CompletedProcess]
 
 
 def cli_for(sim: LabSim, **extra: str) -> Cli:
-    env = {**sim.environ(base_env(sim.lab_home)), **sim.env, **extra}
+    """The real CLI as a subprocess, with only the simulator's environment (see tests/scenario/e2e.py)."""
 
     def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return invoke(sim, *args, timeout=timeout, **extra)
 
     return run
 

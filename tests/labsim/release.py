@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 import tarfile
@@ -94,8 +95,11 @@ def curl(ctx, args: list[str]) -> int:
     data = tarball(found["version"])
     target = flags.get("-o") or flags.get("--output")
     if target:
-        with open(target, "wb") as file:
+        # via a rename: simulators of parallel test runs share the host's /tmp
+        partial = f"{target}.labsim-{os.getpid()}"
+        with open(partial, "wb") as file:
             file.write(data)
+        os.replace(partial, target)
     else:
         sys.stdout.buffer.write(data)
     return 0
