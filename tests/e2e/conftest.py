@@ -6,9 +6,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import boto3
 import pytest
-from cfn_helpers import remove_route_tables
 
 from tests.labsim.sim import LabSim
 from tests.lifecycle.conftest import REPO  # noqa: F401 - re-exported for the tests here
@@ -24,15 +22,6 @@ def cli_for(sim: LabSim, **extra: str) -> Cli:
         return invoke(sim, *args, timeout=timeout, **extra)
 
     return run
-
-
-def drop_route_tables(sim: LabSim) -> None:
-    """moto cannot delete route tables through CloudFormation; remove them as a test fixture may."""
-    kw = {"endpoint_url": sim.env["AWS_ENDPOINT_URL"], "region_name": sim.region}
-    kw |= {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    ec2 = boto3.client("ec2", **kw)
-    for vpc in ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["192.168.0.0/16"]}])["Vpcs"]:
-        remove_route_tables(ec2, vpc["VpcId"])
 
 
 def lab_dir(sim: LabSim, name: str = "egress") -> Path:

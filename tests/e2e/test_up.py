@@ -6,7 +6,7 @@ import json
 import stat
 import subprocess
 
-from tests.e2e.conftest import cli_for, drop_route_tables, lab_dir
+from tests.e2e.conftest import cli_for, lab_dir
 from tests.labsim.sim import LabSim
 
 INSTALL_VERBS = ("apply", "label", "patch", "delete", "create")
@@ -82,7 +82,6 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     assert again.stdout.count("already done") == 9, again.stdout  # every step but preflight
     assert _installs(labsim.commands()[before:]) == [], "a second up installs nothing"
 
-    drop_route_tables(labsim)
     down = cli("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "4 instances terminated" in down.stdout

@@ -9,6 +9,8 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.server import ThreadedMotoServer
 from moto.ssm.models import Parameter, ssm_backends
 
+from . import moto_fixes
+
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 # Public SSM parameters the template may resolve for its AMI; moto does not ship Canonical's.
 UBUNTU_AMI_PARAMETERS = tuple(
@@ -39,6 +41,7 @@ class MotoServer:
         self._clients: dict = {}
 
     def start(self) -> None:
+        moto_fixes.apply()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = _MotoThread(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
