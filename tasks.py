@@ -154,19 +154,19 @@ def analyze(c, path=None, scenario=None, format="table", live=False, name=None, 
     help=_local_help(
         path="manifest file(s) or folder(s), comma-separated (or list them after --)",
         scenario="explain with a scenario's manifests",
-        source="client pod (default pod1)",
+        from_="client pod (default pod1)",
         to="URL of the request, e.g. https://en.wikipedia.org/",
         format="text (default) or dot (Graphviz)",
     ),
 )
-def explain(c, path=None, scenario=None, source="pod1", to=None, format="text", name=None, debug=False):
+def explain(c, path=None, scenario=None, from_="pod1", to=None, format="text", name=None, debug=False):
     """Print the hop-by-hop path a request takes, and the resource that decided each hop."""
     from lab.analyzer.cli import run_explain
 
     def action() -> int:
         if not to:
             raise cli.UsageError("explain needs --to URL", "for example --to https://en.wikipedia.org/")
-        return run_explain(_paths(path), scenario, source, to, format)
+        return run_explain(_paths(path), scenario, from_, to, format)
 
     cli.run(action, debug)
 

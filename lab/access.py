@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 
 from lab import evidence
@@ -22,8 +23,7 @@ def ssh(settings: Settings, node: str) -> None:
     lab = Lab.load(settings)
     lab.node(node)  # a clear error for an unknown node name
     config = ssh_config_path(lab)
-    if not config.exists():
-        write_ssh_config(lab)
+    write_ssh_config(lab)  # cheap, and never stale after the stack was re-created
     binary = shutil.which("ssh")
     if binary is None:
         raise LabError("the `ssh` command is not installed", "install an OpenSSH client")
@@ -35,7 +35,7 @@ def kubectl(settings: Settings, args: list[str]) -> int:
     result = cluster.kubectl(*args, check=False)
     print(result.stdout, end="")
     if result.stderr:
-        print(result.stderr, end="", file=__import__("sys").stderr)
+        print(result.stderr, end="", file=sys.stderr)
     return result.exit_code
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +51,7 @@ class StackInfo:
     tags: dict[str, str]
     outputs: dict[str, str]
     reason: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
 
     @property
     def ours(self) -> bool:
@@ -182,6 +183,24 @@ class Cloud:
         return info
 
     # -- instances ---------------------------------------------------------------------------
+    def instance_names(self, stack_id: str) -> dict[str, str]:
+        """Node name (the instance's Name tag) -> instance id, for the stack's instances."""
+        ids = [
+            r["PhysicalResourceId"]
+            for r in self.resources(stack_id)
+            if r["ResourceType"] == "AWS::EC2::Instance"
+        ]
+        if not ids:
+            return {}
+        with aws_errors():
+            reply = self.ec2.describe_instances(InstanceIds=ids)
+        names: dict[str, str] = {}
+        for reservation in reply["Reservations"]:
+            for instance in reservation["Instances"]:
+                tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                names[tags.get("Name", instance["InstanceId"])] = instance["InstanceId"]
+        return names
+
     def instance_states(self, instance_ids: list[str]) -> dict[str, str]:
         if not instance_ids:
             return {}
@@ -193,6 +212,12 @@ class Cloud:
                 for r in p["Reservations"]
                 for i in r["Instances"]
             }
+
+
+def format_event(event: dict[str, Any]) -> str:
+    when = event["Timestamp"].strftime("%H:%M:%S")
+    reason = f": {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
+    return f"{when} {event['ResourceType']} {event['LogicalResourceId']} {event['ResourceStatus']}{reason}"
 
 
 def first_failure(events: list[dict[str, Any]]) -> str | None:
@@ -285,11 +310,5 @@ def _stack_info(stack: dict[str, Any]) -> StackInfo:
         tags={t["Key"]: t["Value"] for t in stack.get("Tags", [])},
         outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
         reason=stack.get("StackStatusReason"),
+        parameters={p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])},
     )
-
-
-def iter_new(events: list[dict[str, Any]], seen: set[str]) -> Iterator[dict[str, Any]]:
-    for event in events:
-        if event["EventId"] not in seen:
-            seen.add(event["EventId"])
-            yield event

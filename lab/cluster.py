@@ -76,6 +76,14 @@ class Cluster:
         self.kubectl(*args, timeout=timeout + 30)
 
 
+def condition(item: dict[str, Any], kind: str) -> bool:
+    """Whether a Kubernetes object's status condition `kind` (Ready, Available) is True."""
+    return any(
+        c.get("type") == kind and c.get("status") == "True"
+        for c in item.get("status", {}).get("conditions", [])
+    )
+
+
 def _join(args: tuple[str, ...]) -> str:
     # `$HOME/...` must expand on the node, so arguments that start with it stay unquoted.
     return " ".join(a if a.startswith("$HOME/") else shlex.quote(a) for a in args)

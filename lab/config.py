@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ class Settings:
     ssh_timeout: float = 600.0
     ready_timeout: float = 300.0
     home: Path = field(default_factory=lambda: Path(".lab"))
-    debug: bool = False
+    # The settings the user gave (flag, environment or lab.yaml), as opposed to defaults.
+    explicit: frozenset[str] = field(default_factory=frozenset, metadata={"internal": True})
 
     @property
     def stack_name(self) -> str:
@@ -71,7 +72,7 @@ def load_settings(flags: dict[str, Any] | None = None, config_file: Path | None 
     path = config_file or Path(os.environ.get("LAB_CONFIG", CONFIG_FILE))
     if path.exists():
         values.update(_read_config_file(path))
-    for f in fields(Settings):
+    for f in _user_fields():
         for var in (f"LAB_{f.name.upper()}", *_ENV_ALIASES.get(f.name, ())):
             if os.environ.get(var):
                 values[f.name] = os.environ[var]
@@ -83,9 +84,12 @@ def load_settings(flags: dict[str, Any] | None = None, config_file: Path | None 
             f"lab name '{name}' is not valid",
             "use letters, digits and dashes, starting with a letter or digit (at most 60)",
         )
-    return Settings(
-        **{f.name: _coerce(f.name, f.type, values[f.name]) for f in fields(Settings) if f.name in values}
-    )
+    given = {f.name: _coerce(f.name, f.type, values[f.name]) for f in _user_fields() if f.name in values}
+    return Settings(**given, explicit=frozenset(given))
+
+
+def _user_fields() -> list[Field]:
+    return [f for f in fields(Settings) if not f.metadata.get("internal")]
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
@@ -95,7 +99,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path} is not valid YAML: {error}", "fix the file or remove it") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path} must be a mapping of settings", "see the README's Configuration section")
-    known = {f.name for f in fields(Settings)}
+    known = {f.name for f in _user_fields()}
     values = {str(k).replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lab import TOOLKIT
-from lab.cloud import TAG_CREATED_BY, Cloud
+from lab.cloud import TAG_CREATED_BY, TAG_NAME, Cloud, format_event
 from lab.config import Settings
 from lab.errors import LabError
 from lab.progress import Progress, StepHandle
-from lab.state import LabState, load_state
-from lab.steps.stack import instance_ids
+from lab.state import load_state
+from lab.steps.stack import require_ours
 from lab.waiting import wait_until
 
 DELETE_TIMEOUT = 30 * 60.0
@@ -27,20 +27,20 @@ def down(settings: Settings, progress: Progress | None = None) -> None:
     if info is None or info.status == "DELETE_COMPLETE":
         progress.info(f"Nothing to delete: no stack {settings.stack_name} in {region}.")
     else:
-        if not info.ours:
-            raise LabError(
-                f"stack {info.name} is not tagged {TAG_CREATED_BY}={TOOLKIT}: refusing to delete it",
-                "this toolkit deletes only stacks it created; delete it yourself if you are sure",
-            )
-        ids = set(instance_ids(cloud, info.stack_id).values())
+        require_ours(info, cloud.caller()["arn"])
+        ids = set(cloud.instance_names(info.stack_id).values())
         ids |= {n.instance_id for n in (state.nodes.values() if state else []) if n.instance_id}
         with progress.step(f"Deleting stack {info.name}") as step:
             _delete_stack(cloud, info.stack_id, step)
         with progress.step("Checking that no instance is left running") as step:
             _prove_terminated(cloud, sorted(ids))
             step.detail(f"{len(ids)} instances terminated")
+    # Without local state (lost, or another machine), the key pair `up` created is still ours
+    # when its tags say so.
+    key_name = state.key_name if state else settings.own_key_name
+    if state is None or state.key_created:
+        _delete_key_pair(cloud, settings.name, key_name, state.key_file if state else None, progress)
     if state is not None:
-        _delete_key_pair(cloud, state, progress)
         archive = settings.home / "archive" / f"{settings.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         archive.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(settings.lab_dir), archive)
@@ -49,7 +49,7 @@ def down(settings: Settings, progress: Progress | None = None) -> None:
 
 def _delete_stack(cloud: Cloud, stack_id: str, step: StepHandle) -> None:
     def show(event: dict) -> None:
-        step.note(f"{event['ResourceType']} {event['LogicalResourceId']} {event['ResourceStatus']}")
+        step.note(format_event(event))
 
     for attempt in (1, 2):
         cloud.delete_stack(stack_id)
@@ -79,17 +79,17 @@ def _prove_terminated(cloud: Cloud, ids: list[str]) -> None:
     wait_until(all_terminated, timeout=600, interval=5, what="the lab's instances to terminate")
 
 
-def _delete_key_pair(cloud: Cloud, state: LabState, progress: Progress) -> None:
-    if not (state.key_created and state.key_name):
+def _delete_key_pair(
+    cloud: Cloud, lab_name: str, key_name: str | None, key_file: str | None, progress: Progress
+) -> None:
+    pair = cloud.key_pair(key_name) if key_name else None
+    if pair is None:
         return
-    with progress.step(f"Deleting key pair {state.key_name}") as step:
-        pair = cloud.key_pair(state.key_name)
-        if pair is None:
-            step.skip("already gone")
-        else:
-            tags = {t["Key"]: t["Value"] for t in pair.get("Tags", [])}
-            if tags.get(TAG_CREATED_BY) != TOOLKIT:
-                raise LabError(f"key pair {state.key_name} is not tagged {TAG_CREATED_BY}={TOOLKIT}: kept it")
-            cloud.delete_key_pair(state.key_name)
-        if state.key_file:
-            Path(state.key_file).unlink(missing_ok=True)
+    tags = {t["Key"]: t["Value"] for t in pair.get("Tags", [])}
+    if tags.get(TAG_CREATED_BY) != TOOLKIT or tags.get(TAG_NAME) != lab_name:
+        progress.warn(f"key pair {key_name} was not created by this toolkit for lab '{lab_name}': kept it")
+        return
+    with progress.step(f"Deleting key pair {key_name}"):
+        cloud.delete_key_pair(key_name)
+        if key_file:
+            Path(key_file).unlink(missing_ok=True)

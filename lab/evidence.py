@@ -27,6 +27,7 @@ SERVER_ONLY = {
 }
 AGENT_ONLY = {"k3s-agent.journal.txt": "sudo journalctl -u k3s-agent --no-pager -n 200"}
 COMMAND_TIMEOUT = 30.0
+CONNECT_DEADLINE = 15.0
 
 
 def bundle_dir(lab_dir: Path) -> Path:
@@ -41,6 +42,13 @@ def collect(nodes: list[Node], lab_dir: Path, reason: str) -> Path:
     write_private(folder / "REASON.txt", reason.rstrip() + "\n")
 
     def gather(node: Node) -> None:
+        # A node that does not answer now is noted, not waited for: the user is waiting.
+        node.connect_deadline = min(node.connect_deadline, CONNECT_DEADLINE)
+        try:
+            node.connect()
+        except Exception as error:  # evidence is best effort: note it and go on
+            write_private(folder / node.name / "UNREACHABLE.txt", f"{error}\n")
+            return
         commands = dict(PER_NODE)
         if node.name == "k3s-s":
             commands.update(SERVER_ONLY)

@@ -8,11 +8,11 @@ reconnecting and re-running the command: every command we send is idempotent.
 from __future__ import annotations
 
 import io
-import shlex
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -20,14 +20,23 @@ from typing import TypeVar
 import paramiko
 from fabric import Connection
 from invoke.exceptions import CommandTimedOut
-from paramiko.ssh_exception import BadHostKeyException, NoValidConnectionsError, SSHException
+from paramiko.ssh_exception import (
+    AuthenticationException,
+    BadHostKeyException,
+    NoValidConnectionsError,
+    SSHException,
+)
 
 from lab.errors import LabError, RemoteCommandError
-from lab.waiting import retrying, wait_until
+from lab.waiting import STOP, Interrupted, interrupt, retrying, wait_until
 
 T = TypeVar("T")
-TRANSPORT_ERRORS = (NoValidConnectionsError, socket.error, EOFError, SSHException, TimeoutError)
+# What a booting or restarting node does to a connection; anything else is a real error.
+TRANSPORT_ERRORS = (NoValidConnectionsError, ConnectionError, socket.timeout, EOFError, SSHException)
 CONNECT_TIMEOUT = 5.0
+# cloud-init installs the key early in boot, but sshd may answer before it has: refusals of our
+# key are "not yet" for this long after the first attempt, then a real error.
+AUTH_GRACE = 60.0
 
 
 class HostKeyMismatch(LabError):
@@ -138,9 +147,22 @@ class Node:
         """Connect, retrying while the node boots, until the connect deadline."""
         if self._connection is not None and self._connection.is_connected:
             return
+        if not self.key_file.is_file():
+            raise LabError(
+                f"the lab's private key {self.key_file} is missing", "restore it, or pass --key-file"
+            )
+        started = time.monotonic()
 
         def attempt() -> Connection:
-            return self._open()
+            try:
+                return self._open()
+            except AuthenticationException:
+                if time.monotonic() - started < AUTH_GRACE:
+                    raise
+                raise LabError(
+                    f"{self.name} ({self.address}) refused the key {self.key_file}",
+                    "check that --key-file is the private key of the lab's key pair",
+                ) from None
 
         self._connection = wait_until(
             attempt,
@@ -184,6 +206,8 @@ class Node:
         """Run a shell command; reconnect and re-run it if the transport drops."""
 
         def once() -> CommandResult:
+            if STOP.is_set():
+                raise Interrupted("interrupted")
             try:
                 self.connect()
                 assert self._connection is not None
@@ -217,15 +241,25 @@ class Node:
             raise RemoteCommandError(self.name, command, result.exit_code, result.stderr or result.stdout)
         return result
 
-    def run_argv(self, argv: Iterable[str], **kwargs: object) -> CommandResult:
-        return self.run(shlex.join(argv), **kwargs)  # type: ignore[arg-type]
-
 
 def in_parallel(nodes: Iterable[Node], work: Callable[[Node], T]) -> dict[str, T]:
-    """Run `work` on every node at once; raise one error naming every node that failed."""
+    """Run `work` on every node at once; raise one error naming every node that failed.
+
+    On Ctrl-C the workers are told to stop and their connections are closed, so the process
+    exits now rather than when the slowest remote wait ends.
+    """
     nodes = list(nodes)
-    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
-        futures = {node.name: pool.submit(work, node) for node in nodes}
+    pool = ThreadPoolExecutor(max_workers=max(1, len(nodes)))
+    futures = {node.name: pool.submit(work, node) for node in nodes}
+    try:
+        wait(futures.values())
+    except KeyboardInterrupt:
+        interrupt()
+        for node in nodes:
+            node.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     results: dict[str, T] = {}
     errors: list[tuple[str, BaseException]] = []
     for name, future in futures.items():

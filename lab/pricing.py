@@ -15,20 +15,24 @@ IPV4_PER_HOUR = 0.005
 # USD per instance-hour.
 INSTANCE_PER_HOUR = {
     "ap-northeast-2": {
-        "t3.small": 0.026,
         "t3.medium": 0.052,
         "t3.large": 0.104,
         "t3.xlarge": 0.208,
+        "t3a.medium": 0.0468,
+        "t3a.large": 0.0936,
+        "t3a.xlarge": 0.1872,
         "m5.large": 0.118,
-        "c5.large": 0.096,
+        "m6i.large": 0.118,
     },
     "us-east-1": {
-        "t3.small": 0.0208,
         "t3.medium": 0.0416,
         "t3.large": 0.0832,
         "t3.xlarge": 0.1664,
+        "t3a.medium": 0.0376,
+        "t3a.large": 0.0752,
+        "t3a.xlarge": 0.1504,
         "m5.large": 0.096,
-        "c5.large": 0.085,
+        "m6i.large": 0.096,
     },
 }
 # USD per GB-month of gp3.

@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lab.errors import LabError
+
 
 @dataclass
 class NodeInfo:
@@ -39,6 +41,7 @@ class LabState:
     owner: str | None = None
     account: str | None = None
     ssh_cidr: str | None = None
+    instance_type: str | None = None
     key_name: str | None = None
     key_file: str | None = None
     key_created: bool = False
@@ -78,7 +81,12 @@ def load_state(lab_dir: Path) -> LabState | None:
     path = state_path(lab_dir)
     if not path.exists():
         return None
-    return LabState.from_dict(json.loads(path.read_text()))
+    try:
+        return LabState.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as error:
+        raise LabError(
+            f"{path} is damaged ({error})", "restore it, or move it away and run `invoke status --all`"
+        ) from None
 
 
 def save_state(lab_dir: Path, state: LabState) -> None:

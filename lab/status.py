@@ -13,8 +13,7 @@ from lab.lab import NODE_NAMES
 from lab.pricing import PRICES_AS_OF, Cost, hourly_cost
 from lab.progress import Progress
 from lab.state import load_state
-from lab.steps.stack import instance_ids
-from lab.template import TEMPLATE, load_template
+from lab.template import TEMPLATE, check_instance_type, load_template
 
 
 def status(settings: Settings, show_all: bool = False, progress: Progress | None = None) -> None:
@@ -33,7 +32,7 @@ def status(settings: Settings, show_all: bool = False, progress: Progress | None
         return
     hours = _hours_since(info.created)
     out.info(f"Lab '{settings.name}': stack {info.name} {info.status}, region {region}, age {_age(hours)}")
-    ids = instance_ids(cloud, info.stack_id)
+    ids = cloud.instance_names(info.stack_id)
     states = cloud.instance_states(list(ids.values()))
     nodes = Table("node", "public", "private", "instance", "state", box=None, pad_edge=False)
     for name in NODE_NAMES:
@@ -52,7 +51,7 @@ def status(settings: Settings, show_all: bool = False, progress: Progress | None
         out.info(f"Versions: {versions}")
         done = [f"{n} {'✓' if r.done else '✗'} {r.seconds:.0f}s" for n, r in state.steps.items()]
         out.info(f"Steps: {', '.join(done)}")
-    instance_type = _instance_type(cloud, list(ids.values())) or settings.instance_type
+    instance_type = info.parameters.get("InstanceType") or settings.instance_type
     cost = hourly_cost(region, instance_type)
     out.info(_cost_line(cost, instance_type, hours))
 
@@ -64,7 +63,7 @@ def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
         return
     table = Table("lab", "stack", "status", "age", "owner", "USD/h", box=None, pad_edge=False)
     for stack in stacks:
-        cost = hourly_cost(cloud.region, settings.instance_type)
+        cost = hourly_cost(cloud.region, stack.parameters.get("InstanceType", settings.instance_type))
         table.add_row(
             stack.tags.get(TAG_NAME, "?"),
             stack.name,
@@ -80,6 +79,7 @@ def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
 def plan(settings: Settings, progress: Progress | None = None) -> None:
     """What `up` would create; offline, with no credentials."""
     out = progress or Progress()
+    check_instance_type(settings.instance_type)
     template = load_template()
     resources = template["Resources"]
     out.info(
@@ -118,13 +118,6 @@ def _cost_line(cost: Cost | None, instance_type: str, hours: float | None) -> st
     if hours is not None:
         line += f"; so far {cost.per_hour * hours:.2f} USD"
     return line + f" (on-demand prices of {PRICES_AS_OF}, {cost.region_used})"
-
-
-def _instance_type(cloud: Cloud, ids: list[str]) -> str | None:
-    if not ids:
-        return None
-    reply = cloud.ec2.describe_instances(InstanceIds=ids[:1])
-    return reply["Reservations"][0]["Instances"][0]["InstanceType"] if reply["Reservations"] else None
 
 
 def _hours_since(when: datetime) -> float:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from lab.config import Settings
+from lab.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "cloudformation" / "k3s-lab.yaml"
@@ -25,7 +26,8 @@ def parameters(settings: Settings, key_name: str, ssh_cidr: str) -> dict[str, st
         "LabName": settings.name,
         "InstanceType": settings.instance_type,
         "K3sVersion": settings.k3s_version,
-        # A fresh random join token per lab; passed as a NoEcho parameter and never stored.
+        # A fresh random join token per lab, passed as a NoEcho parameter: never in our state or
+        # output (it does reach the instances' user data, where k3s needs it).
         "K3sToken": secrets.token_hex(32),
         "SshCidr": ssh_cidr,
         "KeyName": key_name,
@@ -50,6 +52,15 @@ def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[s
 
 
 _CfnLoader.add_multi_constructor("!", _short_form)
+
+
+def check_instance_type(instance_type: str) -> None:
+    """The template admits a short list of x86_64 types: say so before anything is created."""
+    allowed = load_template()["Parameters"]["InstanceType"]["AllowedValues"]
+    if instance_type not in allowed:
+        raise UsageError(
+            f"instance type '{instance_type}' is not one the lab supports", f"use one of {', '.join(allowed)}"
+        )
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:

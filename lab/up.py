@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from lab import evidence
@@ -9,6 +10,7 @@ from lab.config import Settings
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.progress import Progress
+from lab.state import LabState
 from lab.steps import STEP_NAMES, STEPS, Step, UpContext
 
 
@@ -17,6 +19,8 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
         raise UsageError(f"unknown step '{until}'", f"steps: {', '.join(STEP_NAMES)}")
     progress = progress or Progress()
     lab = Lab.load_or_new(settings)
+    if lab.state.stack_id:
+        settings = lab.settings = resumed(settings, lab.state)
     ctx = UpContext(settings, lab, progress)
     progress.info(f"Lab '{settings.name}' in {settings.region} (stack {settings.stack_name})")
     started = time.monotonic()
@@ -33,6 +37,35 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
         ctx.close()
     _summary(ctx, time.monotonic() - started)
     return lab
+
+
+def resumed(settings: Settings, state: LabState) -> Settings:
+    """The settings of a lab that exists: what it was created with, unless the user asks for
+    something else, which `up` cannot change on a running lab and refuses in one line."""
+    recorded = {
+        "region": state.region,
+        "instance_type": state.instance_type,
+        "k3s_version": state.versions.get("k3s"),
+        "istio_version": state.versions.get("istio"),
+        "netshoot_image": state.versions.get("netshoot"),
+        "ssh_cidr": state.ssh_cidr,
+        "key_name": None if state.key_created else state.key_name,
+        "key_file": None if state.key_created else state.key_file,
+    }
+    recorded = {k: v for k, v in recorded.items() if v is not None}
+    for name, value in recorded.items():
+        asked = getattr(settings, name)
+        if name in settings.explicit and asked != value and name != "key_file":
+            raise UsageError(
+                f"lab '{settings.name}' was created with {name}={value}; `up` cannot change it to {asked}",
+                "drop that setting to resume the lab, or `invoke down` first, or pick another --name",
+            )
+    if state.key_created and "key_name" in settings.explicit:
+        raise UsageError(
+            f"lab '{settings.name}' uses the key pair up created ({state.key_name})",
+            "drop --key-name/--key-file to resume it",
+        )
+    return dataclasses.replace(settings, **recorded)
 
 
 def _run_step(ctx: UpContext, step: Step) -> None:

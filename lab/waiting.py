@@ -6,6 +6,7 @@ no fixed sleeps elsewhere in the code base.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,6 +17,7 @@ from tenacity import (
     retry_if_exception_type,
     retry_if_result,
     stop_before_delay,
+    stop_when_event_set,
     wait_exponential,
 )
 
@@ -26,6 +28,25 @@ T = TypeVar("T")
 
 class Timeout(LabError):
     """A wait ran past its deadline."""
+
+
+class Interrupted(LabError):
+    """The user pressed Ctrl-C while this wait ran in a worker thread."""
+
+    exit_code = 130
+
+
+# Set on Ctrl-C: waits in worker threads (which never see KeyboardInterrupt) stop at once.
+STOP = threading.Event()
+
+
+def interrupt() -> None:
+    STOP.set()
+
+
+def _check_stop() -> None:
+    if STOP.is_set():
+        raise Interrupted("interrupted")
 
 
 def wait_until(
@@ -52,15 +73,17 @@ def wait_until(
             on_wait(time.monotonic() - started)
 
     retrying = Retrying(
-        stop=stop_before_delay(timeout),
+        stop=stop_before_delay(timeout) | stop_when_event_set(STOP),
         wait=wait_exponential(multiplier=first, min=first, max=interval),
         retry=retry_if_result(lambda value: not value) | retry_if_exception_type(retry_on),
         before_sleep=before_sleep,
+        sleep=STOP.wait,
         reraise=False,
     )
     try:
         return retrying(check)
     except RetryError as error:
+        _check_stop()
         last = error.last_attempt
         reason = ""
         if last.failed:
@@ -78,9 +101,14 @@ def retrying(
 ) -> T:
     """Run `call`, retrying transient failures up to `attempts` times; re-raise the last one."""
     retry = Retrying(
-        stop=lambda state: state.attempt_number >= attempts,
+        stop=lambda state: state.attempt_number >= attempts or STOP.is_set(),
         wait=wait_exponential(multiplier=first, min=first, max=interval),
         retry=retry_if_exception_type(retry_on),
+        sleep=STOP.wait,
         reraise=True,
     )
-    return retry(call)
+    try:
+        return retry(call)
+    except Exception:
+        _check_stop()
+        raise

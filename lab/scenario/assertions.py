@@ -10,6 +10,7 @@ from dataclasses import dataclass
 NEGATIVE_KINDS = frozenset({"stdoutNotContains", "notContains"})
 EXEC_KINDS = ("exitCode", "httpStatus", "stdoutContains", "stdoutNotContains", "stdoutMatches")
 LOG_KINDS = ("contains", "matches", "notContains")
+PATTERN_KINDS = frozenset({"stdoutMatches", "matches"})  # regular expressions, checked when loading
 
 _STATUS_LINE = re.compile(r"^HTTP/[0-9.]+ (\d{3})\b", re.MULTILINE)
 _MAX_LINES = 6

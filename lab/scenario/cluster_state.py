@@ -4,7 +4,8 @@
   restored verbatim;
 - installed objects a scenario re-declares (`preserve`): saved before, replaced back afterwards;
 - the baseline for the leak check: namespaces, Istio config resources, the mesh text and the
-  preserved objects, compared before and after.
+  preserved objects, compared before and after;
+- the cluster's clock, which log reads start from.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,8 +40,25 @@ _SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "managedField
 _CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 
 
+# Log lines carry the cluster's timestamps, so `--since-time` must come from the cluster's clock too:
+# a laptop a few seconds ahead hides the request's lines, one behind counts earlier runs' lines.
+CLOCK_COMMAND = "date -u +%Y-%m-%dT%H:%M:%S.%NZ"
+_CLOCK = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z")
+
+
+class Shell(Protocol):
+    """A shell on k3s-s (`lab.nodes.Node`)."""
+
+    def run(
+        self, command: str, *, stdin: str | None = None, check: bool = True, timeout: float | None = None
+    ) -> CommandResult: ...
+
+
 class ClusterLike(Protocol):
     """The part of `lab.cluster.Cluster` the engine uses; unit tests pass a fake."""
+
+    @property
+    def node(self) -> Shell: ...
 
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float | None = None
@@ -52,6 +71,16 @@ class ClusterLike(Protocol):
     def wait(
         self, *targets: str, condition: str, namespace: str, timeout: float, selector: str | None = None
     ) -> None: ...
+
+
+def cluster_time(cluster: ClusterLike) -> str:
+    """Now on k3s-s, RFC 3339 UTC to the microsecond (kubectl's --since-time takes fractions)."""
+    read = cluster.node.run(CLOCK_COMMAND, timeout=30)
+    match = _CLOCK.fullmatch(read.stdout.strip())
+    if not match:
+        raise LabError(f"{read.node}: `{CLOCK_COMMAND}` printed {read.stdout.strip()[:60]!r}, not a time")
+    # Cut, never rounded, to microseconds: the start must not pass the moment read.
+    return f"{match[1]}.{(match[2] or '').ljust(6, '0')[:6]}Z"
 
 
 # -- mesh config ---------------------------------------------------------------------------------

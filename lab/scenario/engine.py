@@ -3,7 +3,8 @@ failure, then cleanup (always, unless --keep) and the leak check.
 
 Ctrl-C: the first press stops the scenario at the next cluster call and cleans up; a second one
 abandons the cleanup and says what was left. Remote commands are never killed half-way, so the
-cleanup knows what was applied.
+cleanup knows what was applied. An unexpected error (a bug) is recorded, the cleanup and the leak
+check still run, and then it is raised again for the CLI to report.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from lab.scenario.assertions import Observed
 from lab.scenario.cluster_state import (
     Baseline,
     ClusterLike,
+    cluster_time,
     describe,
     leaks,
     mesh_with_policy,
@@ -67,6 +69,7 @@ class Engine:
         self.cap = step_timeout_cap
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._since = ""
+        self._bugs: list[Exception] = []
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self, scenario: Scenario, keep: bool = False) -> ScenarioResult:
@@ -75,11 +78,13 @@ class Engine:
         result = ScenarioResult(scenario, started_at=_rfc3339(now))
         result.report_dir = self.reports_dir / f"{scenario.name}-{now:%Y%m%dT%H%M%SZ}"
         self._announce(scenario)
-        undo, baseline = Undo(), None
+        undo, baseline, since = Undo(), None, ""
+        self._bugs = []
         try:
             self._finish_kept(result)
             self._preflight(scenario, analyze, result)
             with self.progress.step("snapshot namespaces, Istio resources and mesh config"):
+                since = cluster_time(self.cluster)
                 baseline = take_baseline(self.cluster, scenario.preserve)
             self._prepare(scenario, baseline, undo)
             for step in scenario.steps:
@@ -92,11 +97,13 @@ class Engine:
         except LabError as error:  # reading the baseline, editing the mesh, a kept record
             result.error("prepare the cluster", str(error))
             self.progress.info(f"  [red]{escape(str(error))}[/]")
+        except Exception as error:
+            self._unexpected(result, "unexpected error", error)
         result.skip_unrun(
             "not run: an earlier step failed" if not result.interrupted else "not run: interrupted"
         )
         if result.problems and not result.interrupted and baseline is not None:
-            self._collect_evidence(scenario, result)
+            self._collect_evidence(scenario, result, since)
         if keep:
             self._keep(scenario, undo, result)
         elif baseline is not None and self._cleanup(undo, result):
@@ -105,6 +112,8 @@ class Engine:
         result.seconds = time.monotonic() - started
         write_private(result.report_dir / "result.json", result.to_json() + "\n", mode=0o644)
         self._summarize(result)
+        if self._bugs:
+            raise self._bugs[0]
         return result
 
     def _announce(self, scenario: Scenario) -> None:
@@ -116,7 +125,7 @@ class Engine:
         files = scenario.manifests
         plural = "" if len(files) == 1 else "s"
         with self.progress.step(f"pre-flight: analyze {len(files)} manifest{plural}") as handle:
-            findings = analyze(files, registry_only=scenario.outbound_policy == "REGISTRY_ONLY")
+            findings = analyze(files, registry_only=scenario.registry_only)
             for f in findings:
                 lesson = " (expected: part of the lesson)" if f.code in scenario.expected_findings else ""
                 where = f"{f.kind} {f.namespace}/{f.name}" if f.namespace else f"{f.kind} {f.name}"
@@ -156,7 +165,7 @@ class Engine:
                 elif isinstance(action, Wait):
                     self._wait(action, timeout)
                 elif isinstance(action, Exec):
-                    self._since = _rfc3339(self.clock())
+                    self._since = cluster_time(self.cluster)
                     self._check(step, timeout, lambda: self._exec(action, timeout), result, handle)
                 else:
                     since = self._since
@@ -287,15 +296,23 @@ class Engine:
             handle.detail(f"              {escape(line)}")
 
     # -- after the steps ---------------------------------------------------------------------------------
-    def _collect_evidence(self, scenario: Scenario, result: ScenarioResult) -> None:
+    def _unexpected(self, result: ScenarioResult, what: str, error: Exception) -> None:
+        """A bug, not a lesson: record it and carry on to the cleanup; `run` raises it at the end."""
+        self._bugs.append(error)
+        message = f"unexpected {type(error).__name__}: {error}"
+        result.error(what, message)
+        self.progress.info(f"  [red]{escape(what)}: {escape(message)}[/]")
+
+    def _collect_evidence(self, scenario: Scenario, result: ScenarioResult, since: str) -> None:
         assert result.report_dir is not None
         try:
             with self.progress.step("collect evidence") as handle:
-                since = result.started_at
                 names = evidence.collect(self.cluster, scenario, result.report_dir, since)
                 handle.detail(f"{result.report_dir}/: {', '.join(names)}")
         except KeyboardInterrupt:
             result.interrupted = True
+        except Exception as error:
+            self._unexpected(result, "collect evidence", error)
 
     def _cleanup(self, undo: Undo, result: ScenarioResult) -> bool:
         """Undo everything; True when it ran to the end (errors are recorded, the rest still runs)."""
@@ -313,6 +330,8 @@ class Engine:
                 result.interrupted = True
                 result.error("clean up", f"abandoned (Ctrl-C twice); still to do: {'; '.join(left)}")
                 return False
+            except Exception as error:  # the other undo actions still run
+                self._unexpected(result, f"clean up: {label}", error)
         return True
 
     def _leak_check(self, scenario: Scenario, baseline: Baseline, result: ScenarioResult) -> None:
@@ -344,6 +363,8 @@ class Engine:
             result.error(LEAK_CHECK, str(error))
         except KeyboardInterrupt:
             result.interrupted = True
+        except Exception as error:
+            self._unexpected(result, LEAK_CHECK, error)
 
     def _keep(self, scenario: Scenario, undo: Undo, result: ScenarioResult) -> None:
         result.kept = True

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.nodes import CommandResult
-from lab.scenario.cluster_state import ClusterLike
+from lab.scenario.cluster_state import ClusterLike, Shell
 
 
 @dataclass
@@ -41,6 +41,10 @@ class Guarded:
         if self._interrupts.count >= self._threshold:
             raise KeyboardInterrupt
 
+    @property
+    def node(self) -> Shell:
+        return _GuardedShell(self._cluster.node, self._guard)
+
     def kubectl(
         self, *args: str, stdin: str | None = None, check: bool = True, timeout: float | None = None
     ) -> CommandResult:
@@ -60,3 +64,13 @@ class Guarded:
                 *targets, condition=condition, namespace=namespace, timeout=timeout, selector=selector
             )
         )
+
+
+class _GuardedShell:
+    def __init__(self, node: Shell, guard: Callable[[Callable[[], Any]], Any]) -> None:
+        self._node, self._guard = node, guard
+
+    def run(
+        self, command: str, *, stdin: str | None = None, check: bool = True, timeout: float | None = None
+    ) -> CommandResult:
+        return self._guard(lambda: self._node.run(command, stdin=stdin, check=check, timeout=timeout))

@@ -6,6 +6,7 @@ naming the file and the field (`scenarios/x.yaml: steps[3].expect: ...`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from lab.errors import LabError
-from lab.scenario.assertions import EXEC_KINDS, LOG_KINDS, Assertion
+from lab.scenario.assertions import EXEC_KINDS, LOG_KINDS, PATTERN_KINDS, Assertion
 from lab.scenario.schema import SCENARIO_SCHEMA
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +113,11 @@ class Scenario:
     preserve: tuple[ObjectRef, ...] = ()
     client: PodRef = field(default_factory=lambda: PodRef(**DEFAULT_CLIENT))
     gateways: tuple[GatewayRef, ...] = tuple(GatewayRef(**g) for g in DEFAULT_GATEWAYS)
+
+    @property
+    def registry_only(self) -> bool:
+        """Whether the mesh runs with outboundTrafficPolicy REGISTRY_ONLY while the scenario runs."""
+        return self.outbound_policy == "REGISTRY_ONLY"
 
     @property
     def manifests(self) -> list[Path]:
@@ -216,9 +222,22 @@ def _build_step(raw: dict[str, Any], client: PodRef, manifest_dir: Path, where: 
         if kind not in expect:
             continue
         values = expect[kind] if isinstance(expect[kind], list) else [expect[kind]]
+        if kind in PATTERN_KINDS:
+            _check_patterns(values, f"{where}.expect.{kind}")
         assertions += [Assertion(kind, value, subject) for value in values]
     timeout = float(raw.get("timeout", DEFAULT_TIMEOUTS[type(action).__name__.lower()]))
     return Step(raw.get("name", default_name), action, timeout, tuple(assertions))
+
+
+def _check_patterns(values: list[str], where: str) -> None:
+    # Checked here, not when the assertion first runs: by then the scenario has changed the cluster.
+    for value in values:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise LabError(
+                f"{where}: {value!r} is not a valid regular expression: {error}", FORMAT_HINT
+            ) from None
 
 
 def _json_path(parts: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from lab.errors import RemoteCommandError
 from lab.steps.base import Step, UpContext
 from lab.steps.istio import available
@@ -20,6 +22,12 @@ def node_port(service: dict) -> int | None:
     return None
 
 
+def expose_kiali(ctx: UpContext) -> bool:
+    """The samples' Kiali has anonymous access: publish its NodePort to one address only."""
+    cidr = ctx.lab.state.ssh_cidr
+    return cidr is not None and ipaddress.ip_network(cidr).prefixlen == 32
+
+
 class Addons(Step):
     name = "addons"
     title = "Installing Kiali, Prometheus, Grafana and Jaeger"
@@ -27,12 +35,13 @@ class Addons(Step):
     def done(self, ctx: UpContext) -> bool:
         try:
             deployments = ctx.cluster.kubectl_json("get", "deployments", "-n", "istio-system")
-            port = kiali_node_port(ctx) if "kiali" in available(deployments, ("kiali",)) else None
+            if "kiali" not in available(deployments, ("kiali",)):
+                return False
+            port = kiali_node_port(ctx)
         except RemoteCommandError:
             return False
-        if port:
-            ctx.lab.state.facts["kiali_node_port"] = port
-        return port is not None
+        ctx.lab.state.facts["kiali_node_port"] = port
+        return port is not None or not expose_kiali(ctx)
 
     def run(self, ctx: UpContext) -> None:
         cluster = ctx.cluster
@@ -44,6 +53,11 @@ class Addons(Step):
             namespace="istio-system",
             timeout=ctx.settings.ready_timeout,
         )
+        if not expose_kiali(ctx):
+            ctx.detail(
+                f"Kiali: `invoke kiali` (no NodePort: SSH is open to {ctx.lab.state.ssh_cidr}, not one address)"
+            )
+            return
         # A NodePort, reachable only from the SSH CIDR (security group), besides `invoke kiali`.
         cluster.kubectl(
             "patch", "service", "kiali", "-n", "istio-system", "-p", '{"spec":{"type":"NodePort"}}'

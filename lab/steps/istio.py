@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from lab.cluster import condition
 from lab.errors import RemoteCommandError
 from lab.steps.base import Step, UpContext
 
@@ -30,12 +31,17 @@ class Istioctl(Step):
 
     def run(self, ctx: UpContext) -> None:
         version = ctx.cluster.istio_version
-        tarball = f"/tmp/istio-{version}.tar.gz"
-        # The release tarball carries istioctl and samples/addons, both pinned to one version.
+        # The release tarball carries istioctl and samples/addons, both pinned to one version;
+        # its published .sha256 is checked before anything is unpacked.
+        name = f"istio-{version}-linux-$arch.tar.gz"
+        url = f"{RELEASES}/{version}/{name}"
         script = (
             'case "$(uname -m)" in aarch64|arm64) arch=arm64 ;; *) arch=amd64 ;; esac && '
-            f"curl -fsSL --retry 5 -o {tarball} {RELEASES}/{version}/istio-{version}-linux-$arch.tar.gz && "
-            f"tar -xzf {tarball} -C $HOME"
+            "cd /tmp && "
+            f"curl -fsSL --retry 5 -o {name} {url} && "
+            f"curl -fsSL --retry 5 -o {name}.sha256 {url}.sha256 && "
+            f"sha256sum -c {name}.sha256 && "
+            f"tar -xzf {name} -C $HOME"
         )
         ctx.node("k3s-s").run(script, timeout=600)
         ctx.detail(f"istioctl {version} in {ctx.cluster.istio_home}")
@@ -43,12 +49,10 @@ class Istioctl(Step):
 
 def available(deployments: dict, names: tuple[str, ...]) -> set[str]:
     """The named deployments whose Available condition is True."""
-    ready = set()
-    for item in deployments.get("items", []):
-        conditions = {c["type"]: c["status"] for c in item.get("status", {}).get("conditions", [])}
-        if item["metadata"]["name"] in names and conditions.get("Available") == "True":
-            ready.add(item["metadata"]["name"])
-    return ready
+    items = deployments.get("items", [])
+    return {
+        i["metadata"]["name"] for i in items if i["metadata"]["name"] in names and condition(i, "Available")
+    }
 
 
 class Istio(Step):

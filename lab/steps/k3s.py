@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.cluster import condition
 from lab.errors import RemoteCommandError
 from lab.lab import CLUSTER_NODES
 from lab.steps.base import Step, UpContext
@@ -11,12 +12,7 @@ from lab.waiting import wait_until
 
 
 def ready_nodes(node_list: dict[str, Any]) -> list[str]:
-    ready = []
-    for item in node_list.get("items", []):
-        conditions = {c["type"]: c["status"] for c in item.get("status", {}).get("conditions", [])}
-        if conditions.get("Ready") == "True":
-            ready.append(item["metadata"]["name"])
-    return sorted(ready)
+    return sorted(item["metadata"]["name"] for item in node_list.get("items", []) if condition(item, "Ready"))
 
 
 class NodesReady(Step):

@@ -34,6 +34,11 @@ class KeyPair(Step):
                 f"key pair '{name}' exists in {settings.region} but its private key is not in {path}",
                 f"delete it (`aws ec2 delete-key-pair --key-name {name}`) or pass --key-name/--key-file",
             )
+        if path.exists():
+            raise LabError(
+                f"{path} exists but key pair '{name}' is not in {settings.region}",
+                "move the file away if it belongs to a deleted lab, then run `invoke up` again",
+            )
         material = ctx.cloud.create_key_pair(name, {TAG_NAME: settings.name, TAG_CREATED_BY: TOOLKIT})
         write_private(path, material)
         state.key_name, state.key_file, state.key_created = name, str(path.resolve()), True

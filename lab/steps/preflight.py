@@ -9,6 +9,7 @@ from pathlib import Path
 from lab.cloud import detect_public_ip
 from lab.errors import UsageError
 from lab.steps.base import Step, UpContext
+from lab.template import check_instance_type
 
 WIDEST_WITHOUT_CONFIRMATION = 24
 
@@ -49,6 +50,7 @@ class Preflight(Step):
             raise UsageError(
                 "--key-name and --key-file go together", "pass both, or neither to let up create a key"
             )
+        check_instance_type(settings.instance_type)
         if settings.key_file:
             key_file(settings.key_file)
         if settings.ssh_cidr:
@@ -64,6 +66,7 @@ class Preflight(Step):
         if not state.ssh_cidr:
             state.ssh_cidr = f"{detect_public_ip()}/32"
         ctx.detail(f"SSH and NodePorts open to {state.ssh_cidr} only")
+        state.instance_type = settings.instance_type
         state.versions = {
             "k3s": settings.k3s_version,
             "istio": settings.istio_version,

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lab import TOOLKIT
-from lab.cloud import TAG_CREATED_AT, TAG_CREATED_BY, TAG_NAME, TAG_OWNER, Cloud, StackInfo
+from lab.cloud import TAG_CREATED_AT, TAG_CREATED_BY, TAG_NAME, TAG_OWNER, StackInfo, format_event
 from lab.errors import LabError
 from lab.state import NodeInfo, now_iso
 from lab.steps.base import Step, UpContext
@@ -24,7 +24,7 @@ class Stack(Step):
         info = ctx.cloud.stack(ctx.lab.state.stack_id or ctx.settings.stack_name)
         if info is None or info.status != "CREATE_COMPLETE":
             return False
-        _require_ours(info)
+        require_ours(info, ctx.lab.state.owner)
         record_stack(ctx, info)
         return True
 
@@ -32,7 +32,7 @@ class Stack(Step):
         cloud, settings, state = ctx.cloud, ctx.settings, ctx.lab.state
         info = cloud.stack(settings.stack_name)
         if info is not None:
-            _require_ours(info)
+            require_ours(info, state.owner)
             if info.status == "ROLLBACK_COMPLETE":
                 ctx.detail(
                     f"stack {info.name} failed earlier (ROLLBACK_COMPLETE): deleting it to start again"
@@ -62,6 +62,7 @@ class Stack(Step):
                 tags,
             )
             state.stack_id, state.created_at = stack_id, tags[TAG_CREATED_AT]
+            _forget_old_nodes(ctx)
             ctx.lab.save()  # so that Ctrl-C from here on still leaves a lab `down` can find
         else:
             state.stack_id = info.stack_id
@@ -71,23 +72,32 @@ class Stack(Step):
         record_stack(ctx, final)
 
 
-def _require_ours(info: StackInfo) -> None:
+def require_ours(info: StackInfo, caller: str | None) -> None:
+    """Refuse a stack this toolkit did not create, or that someone else's `up` created."""
     if not info.ours:
         raise LabError(
             f"a stack named {info.name} exists but is not tagged {TAG_CREATED_BY}={TOOLKIT}",
             "choose another lab name with --name; this toolkit never touches stacks it did not create",
         )
+    owner = info.tags.get(TAG_OWNER)
+    if caller and owner and owner != caller:
+        raise LabError(
+            f"stack {info.name} belongs to {owner}, not to you ({caller})",
+            "pick another lab name with --name; in a shared account, each person's lab needs its own",
+        )
+
+
+def _forget_old_nodes(ctx: UpContext) -> None:
+    """A new stack means new instances: what later steps recorded about the old ones is void."""
+    state = ctx.lab.state
+    state.steps = {name: record for name, record in state.steps.items() if name in ("preflight", "key-pair")}
+    state.nodes = {}
+    for stale in ("known_hosts", "ssh_config"):
+        (ctx.lab.dir / stale).unlink(missing_ok=True)
 
 
 def _printer(ctx: UpContext) -> Callable[[dict[str, Any]], None]:
-    def show(event: dict[str, Any]) -> None:
-        when = event["Timestamp"].strftime("%H:%M:%S")
-        reason = f": {event['ResourceStatusReason']}" if event.get("ResourceStatusReason") else ""
-        ctx.note(
-            f"{when} {event['ResourceType']} {event['LogicalResourceId']} {event['ResourceStatus']}{reason}"
-        )
-
-    return show
+    return lambda event: ctx.note(format_event(event))
 
 
 def record_stack(ctx: UpContext, info: StackInfo) -> None:
@@ -95,7 +105,7 @@ def record_stack(ctx: UpContext, info: StackInfo) -> None:
     state = ctx.lab.state
     state.stack_id = info.stack_id
     state.created_at = state.created_at or info.tags.get(TAG_CREATED_AT) or info.created.isoformat()
-    ids = instance_ids(ctx.cloud, info.stack_id)
+    ids = ctx.cloud.instance_names(info.stack_id)
     missing = [name for name, key in NODE_OUTPUTS.items() if f"{key}PublicIp" not in info.outputs]
     if missing:
         raise LabError(
@@ -106,21 +116,3 @@ def record_stack(ctx: UpContext, info: StackInfo) -> None:
         for name, key in NODE_OUTPUTS.items()
     }
     ctx.lab.save()
-
-
-def instance_ids(cloud: Cloud, stack_id: str) -> dict[str, str]:
-    """Node name (the instance's Name tag) -> instance id, for the stack's instances."""
-    ids = [
-        r["PhysicalResourceId"]
-        for r in cloud.resources(stack_id)
-        if r["ResourceType"] == "AWS::EC2::Instance"
-    ]
-    if not ids:
-        return {}
-    reply = cloud.ec2.describe_instances(InstanceIds=ids)
-    names: dict[str, str] = {}
-    for reservation in reply["Reservations"]:
-        for instance in reservation["Instances"]:
-            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
-            names[tags.get("Name", instance["InstanceId"])] = instance["InstanceId"]
-    return names

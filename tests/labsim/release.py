@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import os
 import re
 import sys
 import tarfile
-import time
 from urllib.parse import urlsplit
 
 from .config import ISTIOCTL, RELEASE_DIR
 
 RELEASE_URL = re.compile(
     r"^https://github\.com/istio/istio/releases/download/(?P<version>[^/]+)/"
-    r"istio-(?P=version)-linux-(?P<arch>amd64|arm64)\.tar\.gz$"
+    r"istio-(?P=version)-linux-(?P<arch>amd64|arm64)\.tar\.gz(?P<checksum>\.sha256)?$"
 )
 VALUE_FLAGS = {
     "-o",
@@ -36,13 +37,15 @@ VALUE_FLAGS = {
 
 
 def tarball(version: str) -> bytes:
-    """istio-<V>/bin/istioctl (runs the simulated istioctl) and istio-<V>/samples/addons."""
+    """istio-<V>/bin/istioctl (runs the simulated istioctl) and istio-<V>/samples/addons.
+
+    The same bytes every time (fixed mtimes), as a published release is: its .sha256 must match."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
 
         def add(name: str, data: bytes, mode: int = 0o644) -> None:
             info = tarfile.TarInfo(f"istio-{version}/{name}")
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info.size, info.mode, info.mtime = len(data), mode, 0
             archive.addfile(info, io.BytesIO(data))
 
         wrapper = (f'#!/bin/sh\nLABSIM_ISTIO_VERSION={version} exec "{ISTIOCTL}" "$@"\n').encode()
@@ -51,7 +54,7 @@ def tarball(version: str) -> bytes:
             if path.is_file():
                 add(str(path.relative_to(RELEASE_DIR)), path.read_bytes())
         add("manifest.yaml", f"name: istio\nversion: {version}\n".encode())
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def curl(ctx, args: list[str]) -> int:
@@ -93,6 +96,9 @@ def curl(ctx, args: list[str]) -> int:
         sys.stdout.write("Not Found")
         return 0
     data = tarball(found["version"])
+    if found["checksum"]:
+        name = urlsplit(url).path.rsplit("/", 1)[-1].removesuffix(".sha256")
+        data = f"{hashlib.sha256(data).hexdigest()}  {name}\n".encode()
     target = flags.get("-o") or flags.get("--output")
     if target:
         # via a rename: simulators of parallel test runs share the host's /tmp
