@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -249,17 +249,26 @@ def in_parallel(nodes: Iterable[Node], work: Callable[[Node], T]) -> dict[str, T
     exits now rather than when the slowest remote wait ends.
     """
     nodes = list(nodes)
-    pool = ThreadPoolExecutor(max_workers=max(1, len(nodes)))
-    futures = {node.name: pool.submit(work, node) for node in nodes}
+    futures: dict[str, Future[T]] = {node.name: Future() for node in nodes}
+
+    def run(node: Node, future: Future[T]) -> None:
+        try:
+            future.set_result(work(node))
+        except BaseException as error:
+            future.set_exception(error)
+
+    # Daemon threads: a remote wait cut short by Ctrl-C must not keep the process alive.
+    for node in nodes:
+        threading.Thread(
+            target=run, args=(node, futures[node.name]), name=f"node-{node.name}", daemon=True
+        ).start()
     try:
         wait(futures.values())
     except KeyboardInterrupt:
         interrupt()
         for node in nodes:
             node.close()
-        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown()
     results: dict[str, T] = {}
     errors: list[tuple[str, BaseException]] = []
     for name, future in futures.items():

@@ -15,20 +15,25 @@ from lab.analyzer.findings import has_errors
 from lab.analyzer.inventory import Inventory, load_default
 from lab.analyzer.loading import load_paths
 from lab.analyzer.render import findings_json, findings_table, findings_text, path_dot, path_text
-from lab.analyzer.scenarios import scenario_manifests
 from lab.errors import UsageError
+from lab.scenario.model import load_catalog, select
 
 ANALYZE_FORMATS = ("table", "json")
 EXPLAIN_FORMATS = ("text", "dot")
 
 
 def targets(paths: list[str], scenario: str | None) -> tuple[list[Path], bool]:
-    """The files and folders to read, and whether the mesh is REGISTRY_ONLY."""
+    """The files and folders to read, and whether the mesh is REGISTRY_ONLY.
+
+    A scenario gives exactly the manifests it applies and its mesh setting, as `invoke scenario`
+    reads them for its pre-flight.
+    """
     found = [Path(p) for p in paths]
     registry_only = False
     if scenario:
-        folder, registry_only = scenario_manifests(scenario)
-        found.insert(0, folder)
+        [chosen] = select(load_catalog(), [scenario], run_all=False)
+        found[:0] = chosen.manifests
+        registry_only = chosen.registry_only
     if not found:
         raise UsageError("nothing to analyze", "give manifest files or folders, or --scenario NAME")
     return found, registry_only

@@ -46,10 +46,6 @@ class RegistryEntry:
         return str(self.entry.spec.get("resolution") or "NONE")
 
     @property
-    def external(self) -> bool:
-        return self.entry is not None and self.entry.spec.get("location") != "MESH_INTERNAL"
-
-    @property
     def has_vip(self) -> bool:
         return self.entry is None or bool(self.entry.spec.get("addresses"))
 

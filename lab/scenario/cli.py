@@ -55,7 +55,7 @@ def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: boo
     with _counting_sigint(interrupts, progress):
         for scenario in scenarios:
             results.append(engine.run(scenario, keep=keep))
-            if results[-1].interrupted:
+            if results[-1].interrupted or results[-1].bug:
                 break
     if junit:
         write_junit(results, Path(junit))
@@ -63,6 +63,9 @@ def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: boo
     if len(results) > 1:
         passed = sum(r.passed for r in results)
         progress.info(f"{passed} of {len(results)} scenarios passed")
+    bug = next((r.bug for r in results if r.bug), None)
+    if bug is not None:
+        raise bug  # after cleanup and the reports: `lab.cli.run` prints one line (--debug: the traceback)
     if any(r.interrupted for r in results):
         return INTERRUPTED
     return 0 if results and all(r.passed for r in results) else 1

@@ -3,8 +3,8 @@ failure, then cleanup (always, unless --keep) and the leak check.
 
 Ctrl-C: the first press stops the scenario at the next cluster call and cleans up; a second one
 abandons the cleanup and says what was left. Remote commands are never killed half-way, so the
-cleanup knows what was applied. An unexpected error (a bug) is recorded, the cleanup and the leak
-check still run, and then it is raised again for the CLI to report.
+cleanup knows what was applied. An unexpected error (a bug) is recorded and the cleanup and the
+leak check still run; the result carries it for the CLI to report.
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ class Engine:
         self.cap = step_timeout_cap
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self._since = ""
-        self._bugs: list[Exception] = []
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self, scenario: Scenario, keep: bool = False) -> ScenarioResult:
@@ -79,7 +78,6 @@ class Engine:
         result.report_dir = self.reports_dir / f"{scenario.name}-{now:%Y%m%dT%H%M%SZ}"
         self._announce(scenario)
         undo, baseline, since = Undo(), None, ""
-        self._bugs = []
         try:
             self._finish_kept(result)
             self._preflight(scenario, analyze, result)
@@ -112,8 +110,6 @@ class Engine:
         result.seconds = time.monotonic() - started
         write_private(result.report_dir / "result.json", result.to_json() + "\n", mode=0o644)
         self._summarize(result)
-        if self._bugs:
-            raise self._bugs[0]
         return result
 
     def _announce(self, scenario: Scenario) -> None:
@@ -297,8 +293,8 @@ class Engine:
 
     # -- after the steps ---------------------------------------------------------------------------------
     def _unexpected(self, result: ScenarioResult, what: str, error: Exception) -> None:
-        """A bug, not a lesson: record it and carry on to the cleanup; `run` raises it at the end."""
-        self._bugs.append(error)
+        """A bug, not a lesson: record it and carry on to the cleanup."""
+        result.bug = result.bug or error
         message = f"unexpected {type(error).__name__}: {error}"
         result.error(what, message)
         self.progress.info(f"  [red]{escape(what)}: {escape(message)}[/]")

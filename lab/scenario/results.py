@@ -39,6 +39,7 @@ class ScenarioResult:
     report_dir: Path | None = None
     seconds: float = 0.0
     started_at: str = ""
+    bug: Exception | None = None  # the first unexpected error: the CLI raises it after the report
 
     def record(
         self, step: str, assertion: Assertion, status: str, seconds: float = 0.0, received: str = ""

@@ -38,7 +38,9 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     lines = [_line(e) for e in server]
     curl = next(line for line in lines if line.startswith("curl"))
     assert "/1.23.2/istio-1.23.2-linux-amd64.tar.gz" in curl
-    assert any(line.endswith("istio-1.23.2-linux-amd64.tar.gz.sha256") for line in lines if line.startswith("curl"))
+    assert any(
+        line.endswith("istio-1.23.2-linux-amd64.tar.gz.sha256") for line in lines if line.startswith("curl")
+    )
     install = next(e for e in server if e["tool"] == "istioctl" and "install" in e["argv"])
     assert install["argv"][1:] == ["install", "--set", "profile=demo", "-y", "--readiness-timeout=300s"]
     assert any(

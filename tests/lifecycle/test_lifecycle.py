@@ -153,3 +153,48 @@ def test_missing_key_pair_is_named(cli, tmp_path: Path) -> None:
 def test_debug_shows_the_traceback(cli) -> None:
     result = cli("up", "--until", "coffee", "--debug")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_resume_refuses_settings_it_cannot_change(cli) -> None:
+    assert cli("up", "--until", "stack").returncode == 0
+    for args, what in [
+        (("--istio-version", "1.24.0"), "istio_version=1.23.2"),
+        (("--region", "us-east-1"), "region=ap-northeast-2"),
+        (("--ssh-cidr", "127.0.0.2/32"), "ssh_cidr=127.0.0.1/32"),
+        (("--instance-type", "t3.large"), "instance_type=t3.medium"),
+    ]:
+        result = cli("up", "--until", "stack", *args)
+        _one_line_error(result)
+        assert what in result.stderr, (args, result.stderr)
+    assert cli("up", "--until", "stack").returncode == 0, "resuming with no flags still works"
+
+
+def test_an_existing_private_key_is_never_overwritten(cli, moto_aws: str, lab_home: Path) -> None:
+    assert cli("up", "--until", "key-pair").returncode == 0
+    key = lab_home / "egress" / "lab-egress.pem"
+    before = key.read_text()
+    _, ec2 = _clients(moto_aws)
+    ec2.delete_key_pair(KeyName="lab-egress")
+    result = cli("up", "--until", "key-pair")
+    _one_line_error(result)
+    assert "exists but key pair 'lab-egress' is not in" in result.stderr
+    assert key.read_text() == before
+
+
+def test_down_without_local_state_still_removes_its_key_pair(cli, moto_aws: str, lab_home: Path) -> None:
+    import shutil
+
+    assert cli("up", "--until", "key-pair").returncode == 0
+    shutil.rmtree(lab_home / "egress")
+    _, ec2 = _clients(moto_aws)
+    ec2.create_key_pair(KeyName="someone-elses")
+    down = cli("down")
+    assert down.returncode == 0, down.stderr
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["someone-elses"]
+
+
+def test_plan_and_up_refuse_an_instance_type_the_template_does_not_allow(cli, offline_cli) -> None:
+    for run, args in ((offline_cli, ("plan",)), (cli, ("up",))):
+        result = run(*args, "--instance-type", "t2.micro")
+        _one_line_error(result)
+        assert "t3.medium" in result.stderr, "the error lists the supported types"

@@ -76,3 +76,20 @@ def test_state_is_written_atomically_and_privately(tmp_path: Path) -> None:
     save_state(tmp_path / "n", state)
     assert load_state(tmp_path / "n").stack_id == "id-2"
     assert [p.name for p in (tmp_path / "n").iterdir()] == ["state.json"], "no temporary file left behind"
+
+
+def test_a_stack_of_another_owner_is_refused() -> None:
+    from lab import TOOLKIT
+    from lab.cloud import StackInfo
+    from lab.errors import LabError
+    from lab.steps.stack import require_ours
+
+    tags = {"lab:created-by": TOOLKIT, "lab:owner": "arn:aws:iam::1:user/alice"}
+    info = StackInfo("lab-egress", "id", "CREATE_COMPLETE", datetime.now(timezone.utc), tags, {})
+    require_ours(info, "arn:aws:iam::1:user/alice")
+    with pytest.raises(LabError, match="belongs to arn:aws:iam::1:user/alice"):
+        require_ours(info, "arn:aws:iam::1:user/bob")
+    with pytest.raises(LabError, match="not tagged"):
+        require_ours(
+            StackInfo("lab-egress", "id", "CREATE_COMPLETE", datetime.now(timezone.utc), {}, {}), None
+        )
