@@ -112,7 +112,9 @@ def test_every_instance_requires_imdsv2(template: dict[str, Any]) -> None:
     for name, instance in node_instances(template).items():
         options = launch_data(template, instance)["MetadataOptions"]
         assert options["HttpTokens"] == "required", name
-        assert options["HttpPutResponseHopLimit"] == 1, f"{name}: pods must not reach IMDS (the join token is in user data)"
+        assert options["HttpPutResponseHopLimit"] == 1, (
+            f"{name}: pods must not reach IMDS (the join token is in user data)"
+        )
 
 
 def test_every_root_volume_is_encrypted_gp3(template: dict[str, Any]) -> None:

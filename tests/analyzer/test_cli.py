@@ -13,10 +13,10 @@ from rich.console import Console
 from lab.analyzer import analyze_paths
 from lab.analyzer.cli import run_analyze, run_explain
 from lab.analyzer.render import findings_table
-from lab.analyzer.scenarios import repo_root
 from lab.errors import LabError, UsageError
+from lab.scenario.model import Scenario, load_catalog
 
-from .builders import FIXTURES, REPO
+from .builders import FIXTURES
 
 BROKEN = str(FIXTURES / "study-notes-broken")
 SNI = str(FIXTURES / "egress-sni")
@@ -84,18 +84,36 @@ def test_nothing_to_analyze_and_unknown_formats_are_usage_errors() -> None:
         run_analyze([SNI], None, "yaml")
 
 
+WIKI = """\
+name: wiki
+title: a scenario for the analyzer tests
+teaches: what `invoke analyze --scenario` reads
+mesh: {outboundTrafficPolicy: REGISTRY_ONLY}
+steps:
+  - apply: vs.yaml
+  - exec: {command: [curl, "https://en.wikipedia.org/"]}
+    expect: {exitCode: 0}
+"""
+
+
 @pytest.fixture
 def lab_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A checkout with one scenario, `wiki`, whose mesh is REGISTRY_ONLY."""
+    """A checkout with one scenario, `wiki`, whose mesh is REGISTRY_ONLY and which applies only
+    vs.yaml of the two manifests in its folder."""
     (tmp_path / "manifests" / "wiki").mkdir(parents=True)
     (tmp_path / "manifests" / "lab").mkdir()
     (tmp_path / "scenarios").mkdir()
-    broken = yaml.safe_load_all((FIXTURES / "study-notes-broken" / "egress.yaml").read_text())
+    broken = list(yaml.safe_load_all((FIXTURES / "study-notes-broken" / "egress.yaml").read_text()))
     [vs] = [doc for doc in broken if doc["kind"] == "VirtualService"]
+    [rule] = [doc for doc in broken if doc["kind"] == "DestinationRule"]
     (tmp_path / "manifests" / "wiki" / "vs.yaml").write_text(yaml.safe_dump(vs))
-    spec = {"name": "wiki", "mesh": {"outboundTrafficPolicy": "REGISTRY_ONLY"}}
-    (tmp_path / "scenarios" / "wiki.yaml").write_text(yaml.safe_dump(spec))
-    monkeypatch.setenv("LAB_ROOT", str(tmp_path))
+    (tmp_path / "manifests" / "wiki" / "not-applied.yaml").write_text(yaml.safe_dump(rule))
+    (tmp_path / "scenarios" / "wiki.yaml").write_text(WIKI)
+
+    def catalog() -> list[Scenario]:
+        return load_catalog(tmp_path / "scenarios", tmp_path / "manifests")
+
+    monkeypatch.setattr("lab.analyzer.cli.load_catalog", catalog)
     return tmp_path
 
 
@@ -107,17 +125,28 @@ def test_a_scenario_is_analyzed_with_its_mesh_policy(
     assert "BlackHoleCluster" in finding["message"]
 
 
-def test_the_mesh_policy_may_use_mesh_config_shape(
+def test_a_scenario_is_analyzed_as_it_is_applied_not_its_whole_folder(
     lab_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = {"mesh": {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}}
-    (lab_root / "scenarios" / "wiki.yaml").write_text(yaml.safe_dump(spec))
-    run_explain([], "wiki", "pod1", "https://en.wikipedia.org/")
-    assert "BlackHoleCluster" in capsys.readouterr().out
+    run_analyze([], "wiki", "json")
+    kinds = {f["kind"] for f in json.loads(capsys.readouterr().out)}
+    assert "VirtualService" in kinds and "DestinationRule" not in kinds
+
+
+def test_a_mesh_setting_the_scenario_format_rejects_is_one_line(lab_root: Path) -> None:
+    path = lab_root / "scenarios" / "wiki.yaml"
+    path.write_text(
+        WIKI.replace("{outboundTrafficPolicy: REGISTRY_ONLY}", "{outboundTrafficPolicy: {mode: X}}")
+    )
+    with pytest.raises(LabError) as error:
+        run_explain([], "wiki", "pod1", "https://en.wikipedia.org/")
+    assert error.value.message.startswith(f"{path}: mesh.outboundTrafficPolicy: ")
 
 
 def test_a_scenario_without_a_policy_allows_any(lab_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (lab_root / "scenarios" / "wiki.yaml").write_text("name: wiki\n")
+    (lab_root / "scenarios" / "wiki.yaml").write_text(
+        WIKI.replace("mesh: {outboundTrafficPolicy: REGISTRY_ONLY}\n", "")
+    )
     run_analyze([], "wiki", "json")
     assert "PassthroughCluster" in capsys.readouterr().out
 
@@ -126,18 +155,13 @@ def test_a_scenario_without_a_policy_allows_any(lab_root: Path, capsys: pytest.C
 def test_an_unknown_scenario_lists_the_known_ones(lab_root: Path, name: str) -> None:
     with pytest.raises(LabError) as error:
         run_analyze([], name)
-    assert str(error.value) == f"unknown scenario {name!r} (known scenarios: wiki)"
+    assert str(error.value) == f"unknown scenario {name!r} (valid names: wiki)"
 
 
 def test_a_scenario_file_that_is_not_yaml_is_one_line(lab_root: Path) -> None:
     (lab_root / "scenarios" / "wiki.yaml").write_text("mesh: [unclosed\n")
     with pytest.raises(LabError, match="not valid YAML"):
         run_analyze([], "wiki")
-
-
-def test_without_lab_root_the_checkout_is_the_package_parent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LAB_ROOT", raising=False)
-    assert repo_root() == REPO
 
 
 def test_explain_exits_one_when_the_request_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

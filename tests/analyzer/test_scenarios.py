@@ -1,4 +1,5 @@
-"""The project's own scenarios (manifests/ and scenarios/): the pre-flight check they get."""
+"""The project's own scenarios (manifests/ and scenarios/): the pre-flight check they get, on the
+manifests each applies, with its mesh setting."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import yaml
 
 from lab.analyzer import analyze_paths
 from lab.analyzer.cli import run_explain
-from lab.analyzer.scenarios import scenario_manifests
+from lab.scenario.model import Scenario, load_catalog, select
 
 from .builders import REPO
 
@@ -21,6 +22,11 @@ SCENARIOS = [
 ]
 
 
+def scenario(name: str) -> Scenario:
+    [found] = select(load_catalog(), [name], run_all=False)
+    return found
+
+
 def expected_findings(name: str) -> set[str]:
     spec = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
     return set(spec.get("expectedFindings") or [])
@@ -32,14 +38,18 @@ def test_the_scenarios_are_the_ones_checked_here() -> None:
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_errors_are_exactly_the_lessons_the_scenario_expects(name: str) -> None:
-    folder, registry_only = scenario_manifests(name)
-    found = {f.code for f in analyze_paths([folder], registry_only=registry_only) if f.severity == "error"}
+    chosen = scenario(name)
+    findings = analyze_paths(chosen.manifests, registry_only=chosen.registry_only)
+    found = {f.code for f in findings if f.severity == "error"}
     assert found == expected_findings(name)
 
 
 def test_the_broken_scenario_shows_the_four_mistakes() -> None:
-    folder, _ = scenario_manifests("egress-sni-broken")
-    found = {(f.code, f.kind) for f in analyze_paths([folder]) if f.severity == "error"}
+    found = {
+        (f.code, f.kind)
+        for f in analyze_paths(scenario("egress-sni-broken").manifests)
+        if f.severity == "error"
+    }
     assert found == {
         ("KIA0203", "DestinationRule"),
         ("LAB0101", "VirtualService"),
@@ -50,8 +60,8 @@ def test_the_broken_scenario_shows_the_four_mistakes() -> None:
 
 
 def test_registry_only_comes_from_the_scenario_file() -> None:
-    assert scenario_manifests("egress-registry-only")[1] is True
-    assert scenario_manifests("egress-sni")[1] is False
+    assert scenario("egress-registry-only").registry_only is True
+    assert scenario("egress-sni").registry_only is False
 
 
 def test_explain_the_broken_scenario(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import yaml
@@ -72,6 +74,8 @@ GATEWAY_DEPLOYMENT = {
 }
 
 Responder = Callable[[tuple[str, ...]], tuple[int, str, str]]
+# k3s-s's clock: minutes away from the laptop's (helpers.FIXED_NOW), as a laptop's can be.
+CLUSTER_NOW = datetime(2024, 11, 26, 12, 27, 3, 250001, tzinfo=timezone.utc)
 
 
 def ok(stdout: str = "") -> tuple[int, str, str]:
@@ -92,6 +96,9 @@ class FakeCluster:
         self.logs: Responder = lambda args: ok("")
         self.on_call: Callable[[str, tuple[str, ...]], None] = lambda tool, args: None
         self.keep_on_delete: set[str] = set()  # names a buggy delete leaves behind
+        self.now = CLUSTER_NOW
+        self.shell: Responder = self._date
+        self.node = FakeNode(self)
 
     # -- what tests read ------------------------------------------------------------------------
     def verbs(self) -> list[str]:
@@ -124,6 +131,11 @@ class FakeCluster:
         self, *targets: str, condition: str, namespace: str, timeout: float, selector: str | None = None
     ) -> None:
         self.kubectl("wait", f"--for=condition={condition}", *targets, "-n", namespace)
+
+    def _date(self, args: tuple[str, ...]) -> tuple[int, str, str]:
+        if args[0] != "date":
+            return 127, "", f"sh: {args[0]}: not found"
+        return ok(f"{self.now:%Y-%m-%dT%H:%M:%S.%f}789Z\n")  # GNU date prints nanoseconds
 
     # -- kubectl ----------------------------------------------------------------------------------
     def _kubectl(self, args: tuple[str, ...], stdin: str | None) -> tuple[int, str, str]:
@@ -195,6 +207,24 @@ class FakeCluster:
             key = (args[1], args[args.index("-n") + 1], args[2])
             self.objects[key] = _merge(self.objects[key], patch)
         return ok("patched\n")
+
+
+class FakeNode:
+    """The shell on k3s-s: calls are recorded as tool `sh`; `cluster.shell` answers them."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+
+    def run(
+        self, command: str, *, stdin: str | None = None, check: bool = True, timeout: float | None = None
+    ) -> CommandResult:
+        args = tuple(shlex.split(command))
+        self.cluster.calls.append(("sh", args, stdin))
+        self.cluster.on_call("sh", args)
+        code, out, err = self.cluster.shell(args)
+        if check and code:
+            raise RemoteCommandError("k3s-s", command, code, err)
+        return CommandResult("k3s-s", command, code, out, err)
 
 
 def _docs(text: str | None) -> list[dict[str, Any]]:

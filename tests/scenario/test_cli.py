@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from invoke.exceptions import Exit
 
+from lab import cli as lab_cli
 from lab.config import Settings
 from lab.errors import LabError, UsageError
 from lab.progress import Progress
@@ -105,6 +107,27 @@ def test_exit_130_after_ctrl_c(lab, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.run_scenarios(settings, ["demo"], run_all=False, keep=False, junit=None) == 130
     assert "kubectl delete" in cluster.verbs()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is put back"
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1_after_cleanup_and_junit(lab, tmp_path: Path) -> None:
+    settings, cluster = lab
+
+    def broken(args: tuple[str, ...]) -> tuple[int, str, str]:
+        raise KeyError("stdout")
+
+    cluster.exec = broken
+    junit = tmp_path / "junit.xml"
+
+    with pytest.raises(Exit) as caught:
+        lab_cli.run(lambda: cli.run_scenarios(settings, ["demo"], False, False, str(junit)))
+
+    assert caught.value.code == 1
+    assert caught.value.message == (
+        "error: unexpected KeyError: 'stdout' → run again with --debug for the traceback, and please report it"
+    )
+    assert cluster.verbs().count("kubectl delete") == 2 and "demo" not in cluster.namespaces
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
 
 
 def test_the_step_timeout_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

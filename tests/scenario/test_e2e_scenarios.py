@@ -3,8 +3,10 @@ after one real `invoke up`. Each scenario exits as described and leaves the lab 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -54,7 +56,14 @@ def test_egress_sni_passes_applies_checks_and_cleans_up_in_order(lab: LabSim) ->
     exec_call = next(c for c in calls if c[0] == "exec")
     assert exec_call[:6] == ["exec", "-n", "default", "pod1", "-c", "netshoot"]
     gateway_logs = next(c for c in calls if c[0] == "logs" and "istio=egressgateway-sni" in c)
-    assert "--tail=-1" in gateway_logs and any(a.startswith("--since-time=") for a in gateway_logs)
+    assert "--tail=-1" in gateway_logs
+    # read from k3s-s's clock (`date` on the node) to the microsecond, just before the curl it follows
+    entries = lab.commands("kubectl")[first:]
+    at = next(i for i, e in enumerate(entries) if e["argv"][1:] == gateway_logs)
+    curl = next(e for e in reversed(entries[:at]) if e["argv"][1] == "exec")
+    [since] = [a.split("=", 1)[1] for a in gateway_logs if a.startswith("--since-time=")]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", since)
+    assert datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp() <= curl["ts"]
     assert "✓ leak check" in result.stdout
     assert snapshot(lab) == before
 

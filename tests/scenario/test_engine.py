@@ -77,7 +77,7 @@ def test_commands_carry_the_pod_container_and_since_time(tmp_path: Path) -> None
         "https://en.wikipedia.org/",
     )
     logs_args = next(args for tool, args, _ in cluster.calls if args[0] == "logs")
-    # since the exec step began, truncated to the second (the fixed clock says 12:30:15.75)
+    # since the exec step began by k3s-s's clock (12:27:03.250001789), not the laptop's (12:30:15.75)
     assert logs_args == (
         "logs",
         "-n",
@@ -86,7 +86,7 @@ def test_commands_carry_the_pod_container_and_since_time(tmp_path: Path) -> None
         "app=gw",
         "-c",
         "istio-proxy",
-        "--since-time=2024-11-26T12:30:15Z",
+        "--since-time=2024-11-26T12:27:03.250001Z",
         "--tail=-1",
     )
     patch = next(args for tool, args, _ in cluster.calls if args[0] == "patch")

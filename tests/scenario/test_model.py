@@ -73,8 +73,28 @@ def test_defaults_fill_in_the_client_pod_and_timeouts(tmp_path: Path) -> None:
         (("exitCode: 0", "exitCode: '0'"), "steps[2].expect.exitCode: '0' is not of type 'integer'"),
         (("config.yaml]", "konfig.yaml]"), "steps[0].apply: manifest 'konfig.yaml' not found in"),
         (("name: demo", "name: other"), "name: 'other' must match the file name 'demo'"),
+        (
+            ("stdoutContains: [Wikipedia]", "stdoutMatches: ['Wiki(pedia']"),
+            "steps[2].expect.stdoutMatches: 'Wiki(pedia' is not a valid regular expression: "
+            "missing ), unterminated subpattern at position 4",
+        ),
+        (
+            ("notContains: [PassthroughCluster]", "matches: [sni_cluster, '[a-']"),
+            "steps[3].expect.matches: '[a-' is not a valid regular expression: "
+            "unterminated character set at position 0",
+        ),
     ],
-    ids=["typo", "type", "unknown key", "enum", "exit code type", "missing manifest", "name"],
+    ids=[
+        "typo",
+        "type",
+        "unknown key",
+        "enum",
+        "exit code type",
+        "missing manifest",
+        "name",
+        "exec regex",
+        "log regex",
+    ],
 )
 def test_a_mistake_is_one_line_naming_the_file_and_the_field(
     tmp_path: Path, change: tuple[str, str], message: str
