@@ -98,6 +98,7 @@ class Node:
         key_file: Path,
         known_hosts: Path,
         connect_deadline: float = 600.0,
+        auth_grace: float = AUTH_GRACE,
     ) -> None:
         self.name = name
         self.address = address
@@ -106,6 +107,8 @@ class Node:
         self.key_file = key_file
         self.known_hosts = known_hosts
         self.connect_deadline = connect_deadline
+        self.auth_grace = auth_grace
+        self._key: paramiko.PKey | None = None
         self._connection: Connection | None = None
 
     def __repr__(self) -> str:
@@ -119,7 +122,7 @@ class Node:
             port=self.port,
             connect_timeout=CONNECT_TIMEOUT,
             connect_kwargs={
-                "key_filename": str(self.key_file),
+                "pkey": self._key,
                 "look_for_keys": False,
                 "allow_agent": False,
                 "banner_timeout": CONNECT_TIMEOUT,
@@ -143,21 +146,32 @@ class Node:
             ) from None
         return connection
 
-    def connect(self, on_wait: Callable[[str], None] | None = None) -> None:
-        """Connect, retrying while the node boots, until the connect deadline."""
-        if self._connection is not None and self._connection.is_connected:
-            return
+    def _load_key(self) -> paramiko.PKey:
+        """Read the private key once, here: a bad file is the user's to fix, not a boot to wait out."""
         if not self.key_file.is_file():
             raise LabError(
                 f"the lab's private key {self.key_file} is missing", "restore it, or pass --key-file"
             )
+        try:
+            return paramiko.PKey.from_path(self.key_file)
+        except (SSHException, OSError, ValueError) as error:
+            raise LabError(
+                f"cannot read the private key {self.key_file}: {error}",
+                "pass an unencrypted OpenSSH or PEM private key",
+            ) from None
+
+    def connect(self, on_wait: Callable[[str], None] | None = None) -> None:
+        """Connect, retrying while the node boots, until the connect deadline."""
+        if self._connection is not None and self._connection.is_connected:
+            return
+        self._key = self._key or self._load_key()
         started = time.monotonic()
 
         def attempt() -> Connection:
             try:
                 return self._open()
             except AuthenticationException:
-                if time.monotonic() - started < AUTH_GRACE:
+                if time.monotonic() - started < self.auth_grace:
                     raise
                 raise LabError(
                     f"{self.name} ({self.address}) refused the key {self.key_file}",
