@@ -13,18 +13,9 @@ from typing import Any
 
 from tests.labsim import LabSim
 from tests.lifecycle.conftest import base_env
+from tests.scenario.fakes import ISTIO_KINDS
 
 REPO = Path(__file__).resolve().parents[2]
-ISTIO_KINDS = {
-    "Gateway",
-    "VirtualService",
-    "DestinationRule",
-    "ServiceEntry",
-    "Sidecar",
-    "EnvoyFilter",
-    "Telemetry",
-    "AuthorizationPolicy",
-}
 # A failing step retries until its timeout: keep that short in tests.
 STEP_TIMEOUT = "3"
 # How "run every scenario" is spelled on the command line (tasks.py decides; invoke has no
