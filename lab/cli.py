@@ -28,7 +28,9 @@ def run(action: Callable[[], int | None], debug: bool = False) -> None:
     except LabError as error:
         if debug:
             traceback.print_exc()
-        line = f"error: {error.message}" + (f" → {error.hint}" if error.hint else "")
+        # A multi-line message (a log tail) keeps its fix on a line of its own, where it is seen.
+        joint = "\n  → " if "\n" in error.message else " → "
+        line = f"error: {error.message}" + (f"{joint}{error.hint}" if error.hint else "")
         raise Exit(line, code=error.exit_code) from None
     except KeyboardInterrupt:
         raise Exit("interrupted", code=130) from None
