@@ -135,8 +135,10 @@ def _paths(path: str | None) -> list[str]:
 
 
 @task(
+    klass=cli.positional_or("scenario"),
+    positional=["path"],
     help=_local_help(
-        path="manifest file(s) or folder(s), comma-separated (or list them after --)",
+        path="manifest file(s) or folder(s), comma-separated (more can follow --)",
         scenario="analyze a scenario's manifests instead",
         format="table (default) or json",
         live="also read the running lab and merge `istioctl analyze -A`",
@@ -151,8 +153,10 @@ def analyze(c, path=None, scenario=None, format="table", live=False, name=None, 
 
 
 @task(
+    klass=cli.positional_or("scenario"),
+    positional=["path"],
     help=_local_help(
-        path="manifest file(s) or folder(s), comma-separated (or list them after --)",
+        path="manifest file(s) or folder(s), comma-separated (more can follow --)",
         scenario="explain with a scenario's manifests",
         from_="client pod (default pod1)",
         to="URL of the request, e.g. https://en.wikipedia.org/",
@@ -181,7 +185,7 @@ def scenarios(c, name=None, debug=False):
 
 
 @task(
-    klass=cli.NameOrAllTask,
+    klass=cli.positional_or("all"),
     positional=["scenario"],
     help=_local_help(
         scenario="scenario name (see `invoke scenarios`)",

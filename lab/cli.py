@@ -48,14 +48,14 @@ def run(action: Callable[[], int | None], debug: bool = False) -> None:
         raise Exit(code=code)
 
 
-class _NameOrAll(Argument):
-    """A positional name that `--all` stands in for (Invoke has no optional positionals)."""
+class _PositionalOr(Argument):
+    """A positional that another flag may stand in for (Invoke has no optional positionals)."""
 
-    every: Argument | None = None
+    instead: Argument | None = None
 
     @property
     def value(self) -> Any:
-        if self._value is None and self.every is not None and self.every.value:
+        if self._value is None and self.instead is not None and self.instead.value:
             return ""
         return self._value if self._value is not None else self.default
 
@@ -64,14 +64,18 @@ class _NameOrAll(Argument):
         self.set_value(arg, cast=True)
 
 
-class NameOrAllTask(Task):
-    """A task whose first positional may be replaced by `--all`: `invoke scenario --all`."""
+def positional_or(flag: str) -> type[Task]:
+    """A Task class whose positional may be left out when `--<flag>` is given:
+    `invoke scenario NAME` or `invoke scenario --all`; `invoke analyze PATH` or `--scenario NAME`."""
 
-    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
-        arguments = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
-        every = next(a for a in arguments if a.name == "all")
-        for argument in arguments:
-            if argument.positional:
-                argument.__class__ = _NameOrAll
-                argument.every = every
-        return arguments
+    class PositionalOrTask(Task):
+        def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+            arguments = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
+            instead = next(a for a in arguments if a.name == flag)
+            for argument in arguments:
+                if argument.positional:
+                    argument.__class__ = _PositionalOr
+                    argument.instead = instead
+            return arguments
+
+    return PositionalOrTask

@@ -47,3 +47,34 @@ def test_access_commands_on_a_running_lab(labsim: LabSim) -> None:
     assert live.returncode == 0, live.stdout + live.stderr
     assert all(f["severity"] != "error" for f in json.loads(live.stdout))
     assert any(e["argv"][1:3] == ["get", "pods,services"] for e in labsim.commands("kubectl"))
+
+
+def test_analyze_and_explain_take_paths_or_a_scenario_from_the_command_line(tmp_path) -> None:
+    """Offline: the tasks' argument handling (a positional path, or --scenario instead)."""
+    import subprocess
+    import sys
+
+    from tests.lifecycle.conftest import base_env
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=REPO,
+            env=base_env(tmp_path),
+            capture_output=True,
+            text=True,
+        )
+
+    broken = run("analyze", "manifests/egress-sni-broken", "--format", "json")
+    assert broken.returncode == 1
+    codes = {f["code"] for f in json.loads(broken.stdout)}
+    assert {"KIA0203", "LAB0101", "LAB0201", "LAB0401"} <= codes
+    assert run("analyze", "--scenario", "egress-sni").returncode == 0
+    nothing = run("analyze")
+    assert nothing.returncode != 0 and "Traceback" not in nothing.stderr
+    path = run(
+        "explain", "--scenario", "egress-sni-broken", "--from", "pod1", "--to", "https://en.wikipedia.org/"
+    )
+    assert "PassthroughCluster" in path.stdout
+    dot = run("explain", "manifests/egress-sni", "--to", "https://en.wikipedia.org/", "--format", "dot")
+    assert dot.returncode == 0 and dot.stdout.lstrip().startswith("digraph")
