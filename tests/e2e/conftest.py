@@ -31,3 +31,25 @@ def lab_dir(sim: LabSim, name: str = "egress") -> Path:
 @pytest.fixture
 def sim_cli(labsim: LabSim) -> Cli:
     return cli_for(labsim)
+
+
+def read_until(process: subprocess.Popen, text: str, timeout: float = 60) -> str:
+    """Read the process's stdout until a line contains `text`; fail (not hang) at the deadline."""
+    import selectors
+    import time
+
+    assert process.stdout is not None
+    seen: list[str] = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=deadline - time.monotonic()):
+                break
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if text in line:
+                return line
+    raise AssertionError(f"no line with {text!r} within {timeout}s; got:\n{''.join(seen)}")

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.e2e.conftest import REPO, cli_for, lab_dir
 from tests.labsim.sim import LabSim
 
@@ -37,8 +39,12 @@ def test_access_commands_on_a_running_lab(labsim: LabSim) -> None:
     assert logs.returncode == 0, logs.stderr
     bundle = next((lab_dir(labsim) / "logs").iterdir())
     assert (bundle / "k3s-s" / "nodes.json").read_text().strip().startswith("{")
-    assert (bundle / "k3s-w1" / "k3s-agent.journal.txt").exists()
-    assert (bundle / "testpc" / "cloud-init-output.log").exists()
+    agent = (bundle / "k3s-w1" / "k3s-agent.journal.txt").read_text()
+    assert "k3s-agent" in agent and not agent.startswith("#"), agent[:200]
+    journal = [e["argv"] for e in labsim.commands("journalctl", node="k3s-w1")]
+    assert ["journalctl", "-u", "k3s-agent", "--no-pager", "-n", "200"] in journal
+    testpc_log = labsim.layout.node_root("testpc") / "var/log/cloud-init-output.log"
+    assert (bundle / "testpc" / "cloud-init-output.log").read_text() == testpc_log.read_text()
 
     every = cli("status", "--all")
     assert every.returncode == 0 and "lab-egress" in every.stdout and "CREATE_COMPLETE" in every.stdout
@@ -47,13 +53,11 @@ def test_access_commands_on_a_running_lab(labsim: LabSim) -> None:
     assert live.returncode == 0, live.stdout + live.stderr
     assert all(f["severity"] != "error" for f in json.loads(live.stdout))
     assert any(e["argv"][1:3] == ["get", "pods,services"] for e in labsim.commands("kubectl"))
+    assert any(e["argv"][1:] == ["analyze", "-A", "-o", "json"] for e in labsim.commands("istioctl"))
 
 
 def test_analyze_and_explain_take_paths_or_a_scenario_from_the_command_line(tmp_path) -> None:
     """Offline: the tasks' argument handling (a positional path, or --scenario instead)."""
-    import subprocess
-    import sys
-
     from tests.lifecycle.conftest import base_env
 
     def run(*args: str) -> subprocess.CompletedProcess:
@@ -78,3 +82,39 @@ def test_analyze_and_explain_take_paths_or_a_scenario_from_the_command_line(tmp_
     assert "PassthroughCluster" in path.stdout
     dot = run("explain", "manifests/egress-sni", "--to", "https://en.wikipedia.org/", "--format", "dot")
     assert dot.returncode == 0 and dot.stdout.lstrip().startswith("digraph")
+
+
+def test_kiali_tunnel_opens_and_closes_on_ctrl_c(labsim: LabSim) -> None:
+    import errno
+    import signal
+    import socket
+
+    from tests.e2e.conftest import read_until
+    from tests.scenario.e2e import environment
+
+    assert cli_for(labsim)("up").returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tunnel = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "kiali", "--port", str(port)],
+        cwd=REPO,
+        env=environment(labsim),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        read_until(tunnel, f"http://localhost:{port}/kiali")
+        # Listening is shown by the port being taken; connecting would send the simulator's sshd
+        # to Kiali's ClusterIP, an address outside this machine's loopback.
+        with socket.socket() as probe, pytest.raises(OSError) as taken:
+            probe.bind(("127.0.0.1", port))
+        assert taken.value.errno == errno.EADDRINUSE
+        kiali = [e["argv"] for e in labsim.commands("kubectl") if "kiali" in e["argv"]]
+        assert ["kubectl", "get", "service", "kiali", "-n", "istio-system", "-o", "json"] in kiali
+    finally:
+        tunnel.send_signal(signal.SIGINT)
+        out, err = tunnel.communicate(timeout=30)
+    assert tunnel.returncode == 0, err
+    assert "Tunnel closed." in out

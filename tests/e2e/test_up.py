@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import time
+
+import boto3
 
 from tests.e2e.conftest import cli_for, lab_dir
 from tests.labsim.sim import LabSim
 
+NODES = ("k3s-s", "k3s-w1", "k3s-w2", "testpc")
 INSTALL_VERBS = ("apply", "label", "patch", "delete", "create")
 
 
@@ -55,6 +59,13 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     # Every node waited on cloud-init; kubectl ran only on the server.
     assert {e["node"] for e in log if e["tool"] == "cloud-init"} == {"k3s-s", "k3s-w1", "k3s-w2", "testpc"}
     assert {e["node"] for e in log if e["tool"] == "kubectl"} == {"k3s-s"}
+    # The nodes' kubeconfig is k3s's: every kubectl and istioctl call must name it.
+    configs = {
+        e["env"].get("KUBECONFIG")
+        for e in log
+        if e["tool"] in ("kubectl", "istioctl") and "version" not in e["argv"]
+    }
+    assert configs == {"/etc/rancher/k3s/k3s.yaml"}
 
     pods = {p["metadata"]["name"]: p for p in labsim.objects("Pod", "default")}
     assert {"pod1", "pod2"} <= set(pods)
@@ -63,7 +74,10 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     home = lab_dir(labsim)
     state = json.loads((home / "state.json").read_text())
     assert all(record["done"] for record in state["steps"].values()) and len(state["steps"]) == 10
-    assert state["versions"]["istio"] == "1.23.2" and state["facts"]["kiali_node_port"] >= 30000
+    kiali = next(s for s in labsim.objects("Service", "istio-system") if s["metadata"]["name"] == "kiali")
+    assert kiali["spec"]["type"] == "NodePort"
+    assert state["facts"]["kiali_node_port"] == kiali["spec"]["ports"][0]["nodePort"]
+    assert state["versions"]["istio"] == "1.23.2"
     assert stat.S_IMODE((home / "known_hosts").stat().st_mode) == 0o600
     assert len((home / "known_hosts").read_text().splitlines()) == 4
     ssh_config = home / "ssh_config"
@@ -88,5 +102,21 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     down = cli("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "4 instances terminated" in down.stdout
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=labsim.env["AWS_ENDPOINT_URL"],
+        region_name=labsim.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    states = {i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    assert states == {"terminated"}
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    # The simulator stops a node's sshd when its instance terminates: nothing answers any more.
+    deadline = time.monotonic() + 10
+    while any(labsim.address(n) for n in NODES) and time.monotonic() < deadline:
+        labsim.check()
+        time.sleep(0.1)
+    assert not any(labsim.address(n) for n in NODES)
     assert not home.exists()
     assert cli("down").returncode == 0

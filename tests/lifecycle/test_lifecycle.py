@@ -9,8 +9,6 @@ from pathlib import Path
 import boto3
 from cfn_helpers import DUMMY_CREDENTIALS, REGION, remove_route_tables
 
-from lab import TOOLKIT
-
 
 def _clients(endpoint: str) -> tuple:
     kw = {"endpoint_url": endpoint, "region_name": REGION, **DUMMY_CREDENTIALS}
@@ -34,7 +32,7 @@ def test_up_until_stack_then_status_then_down(cli, moto_aws: str, lab_home: Path
     stack = cfn.describe_stacks(StackName="lab-egress")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     tags = {t["Key"]: t["Value"] for t in stack["Tags"]}
-    assert tags["lab:created-by"] == TOOLKIT and tags["lab:name"] == "egress"
+    assert tags["lab:created-by"] == "istio-egress-lab" and tags["lab:name"] == "egress"
     assert tags["lab:owner"].startswith("arn:aws:sts::") and tags["lab:created-at"]
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["SshCidr"] == "127.0.0.1/32"
@@ -57,12 +55,13 @@ def test_up_until_stack_then_status_then_down(cli, moto_aws: str, lab_home: Path
 
     status = cli("status")
     assert status.returncode == 0, status.stderr
-    for name, node in state["nodes"].items():
-        assert (
-            name in status.stdout
-            and node["public_ip"] in status.stdout
-            and node["private_ip"] in status.stdout
-        )
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(instances) == 4
+    for instance in instances:
+        name = next(t["Value"] for t in instance["Tags"] if t["Key"] == "Name")
+        row = next(line for line in status.stdout.splitlines() if line.startswith(name + " "))
+        assert instance["PrivateIpAddress"] in row and instance["InstanceId"] in row, row
+        assert instance["PublicIpAddress"] in row, row
     assert status.stdout.count("running") == 4
     assert "USD/h" in status.stdout
 
