@@ -6,6 +6,7 @@ client against its sshd's, and the simulated tools with the environment sshd giv
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -179,7 +180,55 @@ metadata: {name: pod1, namespace: default, labels: {app: netshoot}}
 spec:
   containers: [{name: netshoot, image: nicolaka/netshoot:v0.13, command: [sleep, infinity]}]
 """
-SNI_GATEWAY = """
+# The 2023 wildcard SNI design, cut to what the simulator's `gateway` rule looks for: each of these
+# objects is required for *.wikipedia.org to go through the SNI gateway.
+SNI_ROUTING = {
+    "ServiceEntry": """
+apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: {name: wikipedia, namespace: istio-egress}
+spec:
+  hosts: ["*.wikipedia.org"]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: NONE
+""",
+    "DestinationRule": """
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: sni-gateway, namespace: istio-egress}
+spec:
+  host: istio-egressgateway-sni.istio-egress.svc.cluster.local
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+  subsets: [{name: wildcard}]
+""",
+    "VirtualService": """
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: wikipedia, namespace: istio-egress}
+spec:
+  hosts: ["*.wikipedia.org"]
+  gateways: [mesh]
+  tls:
+    - match: [{gateways: [mesh], port: 443, sniHosts: ["*.wikipedia.org"]}]
+      route:
+        - destination:
+            host: istio-egressgateway-sni.istio-egress.svc.cluster.local
+            subset: wildcard
+            port: {number: 443}
+""",
+    "EnvoyFilter": """
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: sni-magic, namespace: istio-system}
+spec:
+  workloadSelector: {labels: {istio: egressgateway-sni}}
+  configPatches:
+    - applyTo: NETWORK_FILTER
+      match: {context: GATEWAY, listener: {portNumber: 8443}}
+      patch: {operation: MERGE, value: {name: envoy.filters.network.tcp_proxy, typed_config: {cluster: sni_cluster}}}
+""",
+}
+SNI_DEPLOYMENT = """
 apiVersion: v1
 kind: Namespace
 metadata: {name: istio-egress}
@@ -195,14 +244,8 @@ spec:
       labels: {istio: egressgateway-sni, sidecar.istio.io/inject: "true"}
     spec:
       containers: [{name: istio-proxy, image: auto}]
----
-apiVersion: networking.istio.io/v1alpha3
-kind: EnvoyFilter
-metadata: {name: sni-magic, namespace: istio-system}
-spec:
-  workloadSelector: {labels: {istio: egressgateway-sni}}
-  configPatches: []
 """
+SNI_GATEWAY = "---".join([SNI_DEPLOYMENT, *SNI_ROUTING.values()])
 
 
 @pytest.fixture
@@ -315,7 +358,8 @@ def test_commands_over_ssh_are_logged_with_node_argv_stdin_and_exit(booted):
     assert entries[0]["stdin"] == NETSHOOT
     assert entries[0]["env"] == {"KUBECONFIG": "/etc/rancher/k3s/k3s.yaml"}
     assert entries[1]["stdin"] is None
-    assert isinstance(entries[0]["ts"], float)
+    assert all(e["ts"] <= e["ended"] for e in entries)
+    assert entries[0]["ended"] <= entries[1]["ts"], "the second ssh ran after the first returned"
 
 
 def test_rotated_host_key_is_refused_by_a_pinned_client(booted, tmp_path):
@@ -349,11 +393,12 @@ def test_terminated_instance_loses_its_sshd(booted):
 
 # -- faults ------------------------------------------------------------------------------------
 def test_fault_sshd_late_keeps_one_node_unreachable_for_a_while(tmp_path):
-    with LabSim(workdir=tmp_path / "sim", sshd_late="k3s-w1:2", **FAST) as sim:
-        launch(sim, tmp_path)
+    # two nodes and a window far longer than k3s-s takes to come up: k3s-w1 is still dark then
+    with LabSim(workdir=tmp_path / "sim", sshd_late="k3s-w1:10", **FAST) as sim:
+        launch(sim, tmp_path, nodes=("k3s-s", "k3s-w1"))
         sim.wait_for_sshd("k3s-s")
         assert sim.address("k3s-w1") is None
-        address = sim.wait_for_sshd("k3s-w1", timeout=15)
+        address = sim.wait_for_sshd("k3s-w1", timeout=30)
         assert port_open(address, int(sim.env["LAB_SSH_PORT"]))
 
 
@@ -566,6 +611,9 @@ def test_deployment_pods_injection_logs_and_exec(booted):
 
 
 # -- egress ------------------------------------------------------------------------------------
+SIDECAR_TO_SNI_GATEWAY = "outbound|443|wildcard|istio-egressgateway-sni.istio-egress.svc.cluster.local"
+
+
 def exec_curl(sim: LabSim, url: str, *flags: str) -> subprocess.CompletedProcess:
     return kubectl(sim, "exec", "-n", "default", "pod1", "-c", "netshoot", "--", "curl", *flags, url)
 
@@ -591,7 +639,7 @@ def test_egress_gateway_mode_leaves_the_gateway_path_in_the_logs(booted):
     assert "dynamic_forward_proxy_cluster" in gateway and " de.wikipedia.org -" in gateway
     assert "outbound_.443_.wildcard_.istio-egressgateway-sni.istio-egress.svc.cluster.local" in gateway
     sidecar = pod_log(sim, "default", "app=netshoot", since)
-    assert "outbound|443|wildcard|istio-egressgateway-sni.istio-egress.svc.cluster.local" in (sidecar)
+    assert SIDECAR_TO_SNI_GATEWAY in sidecar
     assert "PassthroughCluster" not in sidecar
     other = exec_curl(sim, "https://www.google.com/", "-s", "-o", "/dev/null", "-w", "%{http_code}")
     assert other.stdout == "200"
@@ -599,12 +647,30 @@ def test_egress_gateway_mode_leaves_the_gateway_path_in_the_logs(booted):
     assert "PassthroughCluster" in pod_log(sim, "default", "app=netshoot")
     future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
     assert pod_log(sim, "default", "app=netshoot", future) == ""
-    # without the EnvoyFilter the rule no longer applies: the request bypasses the gateway
-    gateway_before = pod_log(sim, "istio-egress", "istio=egressgateway-sni")
-    assert kubectl(sim, "delete", "envoyfilter", "sni-magic", "-n", "istio-system").returncode == 0
-    assert exec_curl(sim, "https://en.wikipedia.org/wiki/Main_Page").returncode == 0
-    assert pod_log(sim, "istio-egress", "istio=egressgateway-sni") == gateway_before
-    assert pod_log(sim, "default", "app=netshoot").count("PassthroughCluster") == 2
+
+
+def test_egress_gateway_mode_needs_every_object_of_the_sni_design(booted):
+    """Take one object away (the VirtualService, the ServiceEntry, ...): the request leaves
+    through PassthroughCluster and the gateway sees nothing; put it back: through the gateway."""
+    sim, _ = booted
+    mesh_ready(sim)
+    url = "https://en.wikipedia.org/wiki/Main_Page"
+
+    def latest_sidecar_line() -> str:
+        return pod_log(sim, "default", "app=netshoot").splitlines()[-1]
+
+    for kind, manifest in SNI_ROUTING.items():
+        removed = kubectl(sim, "delete", "-f", "-", stdin=manifest)
+        assert removed.returncode == 0, removed.stderr
+        gateway_before = pod_log(sim, "istio-egress", "istio=egressgateway-sni")
+        assert exec_curl(sim, url).returncode == 0
+        assert pod_log(sim, "istio-egress", "istio=egressgateway-sni") == gateway_before, kind
+        assert "PassthroughCluster" in latest_sidecar_line(), kind
+        assert kubectl(sim, "apply", "-f", "-", stdin=manifest).returncode == 0
+        assert exec_curl(sim, url).returncode == 0
+        gateway_after = pod_log(sim, "istio-egress", "istio=egressgateway-sni")
+        assert gateway_after.count(" en.wikipedia.org -") == gateway_before.count(" en.wikipedia.org -") + 1
+        assert SIDECAR_TO_SNI_GATEWAY in latest_sidecar_line(), kind
 
 
 def test_egress_passthrough_mode_bypasses_the_gateway(tmp_path):
@@ -647,6 +713,38 @@ def test_egress_yaml_rules_use_only_known_placeholders() -> None:
             ]:
                 fill(text, values)  # raises on an unknown placeholder
             assert all("kind" in need for need in rule.get("requires", []) + rule.get("unless", []))
+
+
+# -- the simulator stays dumb ------------------------------------------------------------------
+def lab_imports(source: str) -> list[str]:
+    """Modules of the code under test (`lab`, `lab.*`) that a Python source imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            names = [str(node.args[0].value)]
+        else:
+            continue
+        found += [name for name in names if name == "lab" or name.startswith("lab.")]
+    return found
+
+
+def test_the_simulator_never_imports_the_code_under_test() -> None:
+    sample = "import lab\nimport labsim\nfrom lab.scenario import x\nfrom . import lab\n"
+    sample += "import importlib\nimportlib.import_module('lab.cli')\n"
+    assert lab_imports(sample) == ["lab", "lab.scenario", "lab.cli"], "the scan itself"
+    sources = sorted((ROOT / "tests" / "labsim").rglob("*.py"))
+    assert len(sources) > 10
+    offenders = {str(p.relative_to(ROOT)): found for p in sources if (found := lab_imports(p.read_text()))}
+    assert offenders == {}, "the simulator records and answers as configured; it never asks `lab`"
 
 
 # -- cleanup -----------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ class Context:
         env = {name: os.environ[name] for name in RECORDED_ENV if name in os.environ}
         return {
             "ts": started,
+            "ended": time.time(),
             "node": self.node,
             "tool": self.tool,
             "argv": self.argv,

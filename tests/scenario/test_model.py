@@ -9,20 +9,19 @@ import pytest
 from lab.errors import LabError
 from lab.scenario.model import Apply, Exec, Logs, load_catalog, load_scenario, select
 
-from .helpers import DEMO, write_scenario
-
-SIX = [
-    "egress-sni",
-    "egress-sni-broken",
-    "egress-gateway-http",
-    "egress-gateway-https",
-    "egress-registry-only",
-    "egress-tls-origination",
-]
+from .helpers import DEMO, SIX, expect_entries, scenario_files, write_scenario
 
 
 def test_the_catalog_has_the_six_scenarios_in_course_order() -> None:
     assert [s.name for s in load_catalog()] == SIX
+
+
+def test_the_catalog_reads_each_file_title_and_one_assertion_per_expect_value() -> None:
+    files = scenario_files()
+    assert sorted(files) == sorted(SIX)
+    assert [(s.title, len(s.assertions)) for s in load_catalog()] == [
+        (files[name]["title"], expect_entries(files[name])) for name in SIX
+    ]
 
 
 @pytest.mark.parametrize("scenario", load_catalog(), ids=lambda s: s.name)
