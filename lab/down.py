@@ -49,7 +49,8 @@ def down(settings: Settings, progress: Progress | None = None) -> None:
 
 def _delete_stack(cloud: Cloud, stack_id: str, step: StepHandle) -> None:
     def show(event: dict) -> None:
-        step.note(format_event(event))
+        if event["ResourceStatus"].startswith("DELETE"):  # not the stack's creation history
+            step.note(format_event(event))
 
     for attempt in (1, 2):
         cloud.delete_stack(stack_id)
