@@ -130,6 +130,9 @@ def _remainder() -> list[str]:
     return sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
 
 
+PATH_HELP = "manifest file(s) or folder(s), comma-separated (more can follow --)"
+
+
 def _paths(path: str | None) -> list[str]:
     return [p for p in (path or "").split(",") if p] + _remainder()
 
@@ -138,7 +141,7 @@ def _paths(path: str | None) -> list[str]:
     klass=cli.positional_or("scenario"),
     positional=["path"],
     help=_local_help(
-        path="manifest file(s) or folder(s), comma-separated (more can follow --)",
+        path=PATH_HELP,
         scenario="analyze a scenario's manifests instead",
         format="table (default) or json",
         live="also read the running lab and merge `istioctl analyze -A`",
@@ -156,7 +159,7 @@ def analyze(c, path=None, scenario=None, format="table", live=False, name=None, 
     klass=cli.positional_or("scenario"),
     positional=["path"],
     help=_local_help(
-        path="manifest file(s) or folder(s), comma-separated (more can follow --)",
+        path=PATH_HELP,
         scenario="explain with a scenario's manifests",
         from_="client pod (default pod1)",
         to="URL of the request, e.g. https://en.wikipedia.org/",

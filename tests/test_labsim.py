@@ -83,34 +83,39 @@ def ssh(
     known_hosts: Path | None = None,
     strict: str = "no",
 ) -> subprocess.CompletedProcess:
-    address = sim.wait_for_sshd(node)
     return subprocess.run(
-        [
-            "ssh",
-            "-i",
-            str(key_file),
-            "-p",
-            sim.env["LAB_SSH_PORT"],
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            f"StrictHostKeyChecking={strict}",
-            "-o",
-            f"UserKnownHostsFile={known_hosts or os.devnull}",
-            "-o",
-            "ConnectTimeout=5",
-            "-o",
-            "LogLevel=ERROR",
-            f"{sim.env['LAB_SSH_USER']}@{address}",
-            command,
-        ],
+        ssh_argv(sim, node, key_file, command, known_hosts, strict),
         input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def ssh_argv(
+    sim: LabSim, node: str, key_file: Path, command: str, known_hosts: Path | None = None, strict: str = "no"
+) -> list[str]:
+    """A plain OpenSSH client's command line to the node's sshd, as a person would type it."""
+    address = sim.wait_for_sshd(node)
+    options = {
+        "BatchMode": "yes",
+        "IdentitiesOnly": "yes",
+        "StrictHostKeyChecking": strict,
+        "UserKnownHostsFile": str(known_hosts or os.devnull),
+        "ConnectTimeout": "5",
+        "LogLevel": "ERROR",
+    }
+    flags = [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
+    return [
+        "ssh",
+        "-i",
+        str(key_file),
+        "-p",
+        sim.env["LAB_SSH_PORT"],
+        *flags,
+        f"{sim.env['LAB_SSH_USER']}@{address}",
+        command,
+    ]
 
 
 def wait_booted(sim: LabSim, nodes: tuple[str, ...] = NODES) -> None:
@@ -753,21 +758,7 @@ def test_leaving_the_context_stops_sshd_sessions_and_moto(tmp_path):
         key_file = launch(sim, tmp_path, nodes=("k3s-s", "k3s-w1"))
         address = sim.wait_for_sshd("k3s-w1")
         session = subprocess.Popen(
-            [
-                "ssh",
-                "-i",
-                str(key_file),
-                "-p",
-                sim.env["LAB_SSH_PORT"],
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                f"UserKnownHostsFile={os.devnull}",
-                f"{sim.env['LAB_SSH_USER']}@{address}",
-                "cloud-init status --wait; sleep 59.77",
-            ],
+            ssh_argv(sim, "k3s-w1", key_file, "cloud-init status --wait; sleep 59.77"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

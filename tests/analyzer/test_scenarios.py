@@ -9,17 +9,11 @@ import yaml
 from lab.analyzer import analyze_paths
 from lab.analyzer.cli import run_explain
 from lab.scenario.model import Scenario, load_catalog, select
+from tests.scenario.helpers import SIX
 
 from .builders import REPO
 
-SCENARIOS = [
-    "egress-sni",
-    "egress-sni-broken",
-    "egress-gateway-http",
-    "egress-gateway-https",
-    "egress-registry-only",
-    "egress-tls-origination",
-]
+SCENARIOS = SIX  # written out once, in tests/scenario/helpers.py
 
 
 def scenario(name: str) -> Scenario:
