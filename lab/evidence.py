@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
+from lab.cluster import KUBECONFIG
 from lab.lab import CLUSTER_NODES, NODE_NAMES
 from lab.nodes import Node, in_parallel
 from lab.state import write_private
 
-KUBE = "KUBECONFIG=/etc/rancher/k3s/k3s.yaml kubectl"
+KUBE = f"KUBECONFIG={KUBECONFIG} kubectl"
 PER_NODE = {
     "cloud-init-output.log": "sudo tail -n 200 /var/log/cloud-init-output.log",
     "cloud-init-status.txt": "cloud-init status --long",
