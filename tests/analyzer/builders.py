@@ -9,7 +9,7 @@ from lab.analyzer import Finding, analyze_documents
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared"
+CRDS = REPO / "tests" / "data" / "istio-1.23.2-crds.yaml"  # source and licence: tests/data/README.md
 
 DEMO_GATEWAY = "istio-egressgateway.istio-system.svc.cluster.local"
 NETWORKING = "networking.istio.io/v1"

@@ -14,9 +14,8 @@ import yaml
 
 from lab.analyzer import analyze_documents, analyze_paths
 
-from .builders import FIXTURES, SHARED, codes, errors
+from .builders import CRDS, FIXTURES, codes, errors
 
-CRDS = SHARED / "reference" / "istio-1.23.2-crds.yaml"
 TASKS = {  # fixture folder -> whether its mesh is REGISTRY_ONLY
     "egress-sni": False,
     "egress-gateway-http": False,

@@ -20,7 +20,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 
 REPO = Path(__file__).resolve().parents[2]
-CRDS = REPO / ".." / "shared" / "reference" / "istio-1.23.2-crds.yaml"
+CRDS = REPO / "tests" / "data" / "istio-1.23.2-crds.yaml"  # source and licence: tests/data/README.md
 KUBERNETES = "1.30.0"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
