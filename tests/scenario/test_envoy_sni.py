@@ -126,10 +126,14 @@ class GatewayExpectations:
     source: str
 
 
-# When the scenario holds no log patterns for the gateway after the en.wikipedia.org request, the
-# line shapes of the Istio blog's design (one line through sni_cluster towards the internal
-# listener, one through the dynamic forward proxy with the app's SNI).
-SHAPES = [r'"envoy://sni_listener/" sni_cluster ', r"dynamic_forward_proxy_cluster .* en\.wikipedia\.org"]
+def blog_shapes(host: str = HOST) -> list[str]:
+    """The gateway's two lines in the Istio blog's design (egress-sni, 2023): one through sni_cluster
+    to the internal listener with the sidecar's mTLS SNI, one through the dynamic forward proxy to
+    <address>:443 with the app's SNI. Used when the scenario holds no gateway log patterns."""
+    return [
+        rf'"envoy://sni_listener/" sni_cluster .* {re.escape(sidecar_route().sni)} ',
+        rf'"[0-9.]+:443" dynamic_forward_proxy_cluster .* {re.escape(host)} ',
+    ]
 
 
 def _url_host(command: list[Any]) -> str | None:
@@ -153,9 +157,7 @@ def gateway_expectations(host: str = HOST) -> GatewayExpectations:
             contains += step.get("expect", {}).get("contains", [])
     if matches or contains:
         return GatewayExpectations(matches, contains, f"{SCENARIO.name}'s gateway log steps after {host}")
-    return GatewayExpectations(
-        SHAPES, [], "the blog design's line shapes (the scenario has no gateway patterns)"
-    )
+    return GatewayExpectations(blog_shapes(host), [], "the blog design's line shapes (no gateway patterns)")
 
 
 # --- the loopback world: DNS, the site, certificates ------------------------------------------------
@@ -169,7 +171,6 @@ class World:
     authority: Authority
     gateway_cert: tuple[Path, Path]
     sidecar_cert: tuple[Path, Path]
-    folder: Path
 
 
 def _can_bind(address: str, port: int, kind: int) -> bool:
@@ -214,7 +215,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             authority=authority,
             gateway_cert=authority.issue("gateway", dns_names=[route.host]),
             sidecar_cert=authority.issue("sidecar", uris=["spiffe://cluster.local/ns/default/sa/default"]),
-            folder=folder,
         )
 
 
@@ -422,8 +422,7 @@ def running_envoy(config: dict[str, Any], folder: Path) -> Iterator[Envoy]:
             interval=0.5,
             retry_on=(OSError,),
         )
-        envoy_run = Envoy(process, admin, stdout, stderr)
-        yield envoy_run
+        yield Envoy(process, admin, stdout, stderr)
     finally:
         process.terminate()
         try:
@@ -494,6 +493,8 @@ def lines_through(outcome: Outcome, cluster: str) -> list[str]:
 def test_real_envoy_forwards_en_wikipedia_by_its_sni(world: World, tmp_path: Path) -> None:
     outcome = request(envoy_filter()["spec"], world, HOST, tmp_path)
     assert not problems(outcome, world), f"{problems(outcome, world)}\n{outcome}"
+    for shape in blog_shapes():  # whatever the scenario asks, the lines have the design's shape
+        assert [line for line in outcome.log if re.search(shape, line)], f"no line like /{shape}/\n{outcome}"
     assert outcome.site_snis == [HOST], outcome
     assert (HOST, "A") in outcome.dns_asked, f"Envoy did not ask the loopback DNS server\n{outcome}"
 
