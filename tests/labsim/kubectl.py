@@ -239,7 +239,10 @@ def apply(ctx, cluster: Cluster, args: Args) -> int:
     with cluster.edit() as state:
         for doc, source in docs:
             try:
-                print(api.apply(state, doc, args.get("namespace"), source, dry_run))
+                line, warning = api.apply(state, doc, args.get("namespace"), source, dry_run)
+                if warning:  # kubectl writes it to ErrOut before patching
+                    print(warning, file=sys.stderr)
+                print(line)
             except KubeError as error:
                 errors.append(str(error))
     if errors:
