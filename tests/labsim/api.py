@@ -164,12 +164,29 @@ def find(state: State, kind: Kind, namespace: str | None, name: str) -> dict:
 
 
 def patch(state: State, obj: dict, kind: Kind, body: str, patch_type: str) -> str:
+    """`kubectl patch`: kubernetes/kubectl v0.30.5 pkg/cmd/patch/patch.go (--type json|merge|strategic,
+    strategic by default); the server applies RFC 6902, RFC 7386 or apimachinery's strategic merge."""
     try:
         change = json.loads(body)
     except json.JSONDecodeError as error:
         raise KubeError(f'error: unable to parse "{body}": {error}') from None
     before = copy.deepcopy(obj)
-    patched = json_patch(before, change) if patch_type == "json" else merge_patch(before, change)
+    if patch_type == "json":
+        patched = json_patch(before, change)
+    elif patch_type == "merge":
+        patched = merge_patch(before, change)
+    elif patch_type != "strategic":
+        raise KubeError(f'error: --type must be one of [json merge strategic], not "{patch_type}"')
+    elif kind.istio:
+        # custom resources accept no strategic merge patch (apiextensions-apiserver)
+        raise KubeError(
+            "Error from server (UnsupportedMediaType): the body of the request was in an unknown "
+            "format - accepted media types include: application/json-patch+json, "
+            "application/merge-patch+json, application/apply-patch+yaml"
+        )
+    else:
+        schema = strategic.SCHEMAS.get(kind.kind, {"metadata": strategic.OBJECT_META})
+        patched = strategic.merge(before, change, schema)
     label = f"{kind.qualified}/{obj['metadata']['name']}"
     if patched == obj:
         return f"{label} patched (no change)"
