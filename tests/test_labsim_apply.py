@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from lab.scenario.cluster_state import merge_patch_between, strip_server_fields
+from tests.labsim import strategic
 from tests.test_labsim import booted, kubectl, mesh_ready, tool  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
@@ -123,3 +124,41 @@ spec:
     web = json.loads(kubectl(sim, "get", "service", "web", "-o", "json").stdout)
     assert ports(web) == {("http", 80, 8080)}, "in the last apply, gone from the file: deleted"
     assert web["metadata"]["labels"] == {"app": "web", "owner": "ops"}, "set by someone else: kept"
+
+
+def test_last_applied_is_the_json_kubectl_writes() -> None:
+    """kubectl's `GetModifiedConfiguration`: the object without the annotation, `annotations: {}` when
+    the file had none, encoded by Go's encoding/json (sorted keys, compact, HTML-escaped, newline)."""
+    doc = {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "c"}, "data": {"b": "<&>", "a": "1"}}
+    assert strategic.last_applied(doc) == (
+        '{"apiVersion":"v1","data":{"a":"1","b":"\\u003c\\u0026\\u003e"},"kind":"ConfigMap",'
+        '"metadata":{"annotations":{},"name":"c"}}\n'
+    )
+
+
+def test_custom_resources_get_a_json_merge_patch_lists_replaced_whole() -> None:
+    """patcher.go: a kind whose API takes no strategic merge patch (a CRD's) gets
+    `CreateThreeWayJSONMergePatch`: lists are replaced, keys others set are kept."""
+    first = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "w", "namespace": "default"},
+        "spec": {"hosts": ["a.example", "b.example"], "resolution": "NONE", "location": "MESH_EXTERNAL"},
+    }
+    live = {
+        **first,
+        "metadata": {**first["metadata"], "annotations": {LAST_APPLIED: strategic.last_applied(first)}},
+    }
+    live["spec"] = {**first["spec"], "exportTo": ["."]}  # set by someone else
+    second = {**first, "spec": {"hosts": ["b.example"], "resolution": "NONE"}}
+
+    stored, empty = strategic.apply_patch("ServiceEntry", False, live, second)
+
+    assert not empty
+    assert stored["spec"] == {"hosts": ["b.example"], "resolution": "NONE", "exportTo": ["."]}
+    assert json.loads(stored["metadata"]["annotations"][LAST_APPLIED]) == {
+        **second,
+        "metadata": {**second["metadata"], "annotations": {}},
+    }
+    again, empty = strategic.apply_patch("ServiceEntry", False, stored, second)
+    assert (again, empty) == (stored, True), "nothing to send: `unchanged`"
