@@ -162,3 +162,29 @@ def test_custom_resources_get_a_json_merge_patch_lists_replaced_whole() -> None:
     }
     again, empty = strategic.apply_patch("ServiceEntry", False, stored, second)
     assert (again, empty) == (stored, True), "nothing to send: `unchanged`"
+
+
+def test_dry_runs_change_nothing_and_say_which_kind_they_were(booted) -> None:  # noqa: F811
+    sim, _ = booted
+    tool(sim, "k3s-s", "cloud-init", "status", "--wait")
+    config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\ndata: {a: '1'}\n"
+    assert kubectl(sim, "apply", "--dry-run=client", "-f", "-", stdin=config).stdout == (
+        "configmap/c created (dry run)\n"
+    )
+    assert kubectl(sim, "apply", "--dry-run=server", "-f", "-", stdin=config).stdout == (
+        "configmap/c created (server dry run)\n"
+    )
+    assert kubectl(sim, "get", "configmap", "c").returncode == 1, "nothing was created"
+    assert kubectl(sim, "apply", "-f", "-", stdin=config).stdout == "configmap/c created\n"
+    # kubectl v0.30.5 apply.go: a client dry run sends no patch, so it cannot say `unchanged`
+    assert kubectl(sim, "apply", "--dry-run=client", "-f", "-", stdin=config).stdout == (
+        "configmap/c configured (dry run)\n"
+    )
+    assert kubectl(sim, "apply", "--dry-run=server", "-f", "-", stdin=config).stdout == (
+        "configmap/c unchanged (server dry run)\n"
+    )
+    bad = kubectl(sim, "apply", "--dry-run=maybe", "-f", "-", stdin=config)
+    assert (bad.returncode, bad.stderr) == (
+        1,
+        'error: Invalid dry-run value (maybe). Must be "none", "server", or "client".\n',
+    )

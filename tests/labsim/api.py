@@ -52,18 +52,20 @@ def place(state: State, kind: Kind, doc: dict, namespace: str | None, source: st
     return doc
 
 
-def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: bool) -> tuple[str, str]:
+def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: str) -> tuple[str, str]:
     """Create or update one object, as kubectl 1.30's client-side apply does (kubernetes/kubectl
     v0.30.5 `pkg/cmd/apply/apply.go` `applyOneObject`). Returns kubectl's stdout line, e.g.
-    `service/kiali configured`, and what it writes to stderr (the missing-annotation warning)."""
+    `service/kiali configured`, and what it writes to stderr (the missing-annotation warning).
+    `dry_run` is kubectl's --dry-run: none, client (nothing sent: `(dry run)`, an existing object is
+    always `configured`) or server (the patch is computed and sent: `(server dry run)`)."""
     kind = resolve(state, doc, source)
     doc = place(state, kind, doc, namespace, source)
     metadata = doc["metadata"]
     label = f"{kind.qualified}/{metadata['name']}"
-    suffix = " (server dry run)" if dry_run else ""
+    suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(dry_run, "")
     old = state.get(kind.kind, metadata.get("namespace", ""), metadata["name"])
     if old is None:
-        if not dry_run:
+        if dry_run == "none":
             # `CreateApplyAnnotation`: the new object carries its own JSON as last-applied
             created = copy.deepcopy(doc)
             created["metadata"]["annotations"] = {
@@ -72,6 +74,8 @@ def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: 
             }
             create(state, created)
         return f"{label} created{suffix}", ""
+    if dry_run == "client":
+        return f"{label} configured{suffix}", ""
     warning = ""
     if strategic.LAST_APPLIED not in (old["metadata"].get("annotations") or {}):
         # apply.go `warningNoLastAppliedConfigAnnotation`, written to ErrOut; `info.ObjectName()`
@@ -87,7 +91,7 @@ def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: 
     patched, empty = strategic.apply_patch(kind.kind, not kind.istio, old, doc)
     if empty:
         return f"{label} unchanged{suffix}", warning
-    if dry_run:
+    if dry_run == "server":
         return f"{label} configured{suffix}", warning
     update(state, kind, old, patched)
     return f"{label} configured", warning

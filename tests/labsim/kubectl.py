@@ -252,7 +252,11 @@ def apply(ctx, cluster: Cluster, args: Args) -> int:
     """kubectl v0.30.5 pkg/cmd/apply/apply.go: one `<kind>/<name> created|configured|unchanged` line
     per object, errors collected and printed at the end, exit 1 if any (the others still apply)."""
     docs = documents(ctx, args)
-    dry_run = args.get("dry-run", "none") != "none"
+    dry_run = str(args.get("dry-run", "none"))
+    dry_run = {"true": "client", "false": "none"}.get(dry_run.lower(), dry_run)
+    if dry_run not in ("none", "client", "server"):
+        # kubectl v0.30.5 pkg/cmd/util/helpers.go `GetDryRunStrategy`
+        raise KubeError(f'error: Invalid dry-run value ({dry_run}). Must be "none", "server", or "client".')
     errors = []
     with cluster.edit() as state:
         for doc, source in docs:
