@@ -124,6 +124,9 @@ spec:
     web = json.loads(kubectl(sim, "get", "service", "web", "-o", "json").stdout)
     assert ports(web) == {("http", 80, 8080)}, "in the last apply, gone from the file: deleted"
     assert web["metadata"]["labels"] == {"app": "web", "owner": "ops"}, "set by someone else: kept"
+    # kubectl v0.30.5 label.go `updateDataChangeMsg`: "unlabeled" only without --overwrite
+    assert kubectl(sim, "label", "service", "web", "owner-").stdout == "service/web unlabeled\n"
+    assert kubectl(sim, "label", "service", "web", "app-", "--overwrite").stdout == "service/web labeled\n"
 
 
 def test_last_applied_is_the_json_kubectl_writes() -> None:

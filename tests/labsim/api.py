@@ -237,7 +237,10 @@ def label(state: State, obj: dict, kind: Kind, changes: list[str], overwrite: bo
     if labels == before:
         return f"{title} not labeled"
     state.put(obj)
-    return f"{title} {'labeled' if len(labels) >= len(before) else 'unlabeled'}"
+    # kubectl v0.30.5 pkg/cmd/label/label.go `updateDataChangeMsg`: "unlabeled" only without
+    # --overwrite and when the object's JSON got shorter; any other change is "labeled"
+    shorter = len(json.dumps(labels, separators=(",", ":"))) < len(json.dumps(before, separators=(",", ":")))
+    return f"{title} {'unlabeled' if shorter and not overwrite else 'labeled'}"
 
 
 def delete(state: State, obj: dict, kind: Kind) -> str:
