@@ -82,11 +82,12 @@ BOOL_FLAGS = {
 # kubectl's `checkErr` for a refused connection (pkg/cmd/util/helpers.go, `IsConnectionRefused`
 # branch of `StandardErrorMessage`); k3s's kubeconfig points at https://127.0.0.1:6443
 REFUSED = "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
-# kubernetes/client-go v0.30.5 tools/clientcmd/loader.go `error loading config file %q: %v`; k3s writes
-# /etc/rancher/k3s/k3s.yaml mode 0600 unless --write-kubeconfig-mode says otherwise
+# kubectl on an agent: the agents have no /etc/rancher/k3s/k3s.yaml (only the server writes it, mode
+# 644 from the lab's `--write-kubeconfig-mode 644`). k3s's kubectl (k3s-io/k3s pkg/kubectl/main.go
+# `Main`) sets KUBECONFIG only when that file exists; client-go v0.30.5 tools/clientcmd/loader.go skips
+# a missing KUBECONFIG file (its warning is klog V(1)), so kubectl falls back to localhost:8080.
 NO_KUBECONFIG = (
-    'error: error loading config file "/etc/rancher/k3s/k3s.yaml": open '
-    "/etc/rancher/k3s/k3s.yaml: permission denied"
+    "The connection to the server localhost:8080 was refused - did you specify the right host or port?"
 )
 
 
