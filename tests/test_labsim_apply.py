@@ -101,7 +101,7 @@ def test_the_study_notes_apply_merges_into_the_gateway_istioctl_installed(booted
     assert third.stdout.count(" configured\n") == 2 and third.stderr.count("is missing the") == 2
 
 
-def test_an_apply_removes_what_the_last_applied_configuration_had_and_the_file_dropped(booted) -> None:  # noqa: F811
+def test_an_apply_removes_what_its_last_apply_had_and_the_file_dropped(booted) -> None:  # noqa: F811
     sim, _ = booted
     tool(sim, "k3s-s", "cloud-init", "status", "--wait")
     service = """
