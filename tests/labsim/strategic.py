@@ -205,7 +205,7 @@ def merge(current: dict, patch: dict, schema: dict) -> dict:
         removed = patch.pop(DELETE_FROM + name, [])
         merged = _merge_list(list(server), patch.pop(name), merge_spec) if name in patch else list(server)
         merged = [v for v in merged if v not in removed] if key is None else merged
-        current[name] = _reorder(merged, order, server, key)
+        current[name] = _reorder(merged, order, _live_order(server, merged, key), key)
     for name, value in patch.items():
         if name.startswith(DELETE_FROM):
             target = name[len(DELETE_FROM) :]
@@ -222,7 +222,12 @@ def merge(current: dict, patch: dict, schema: dict) -> dict:
             server = current[name]
             merged = _merge_list(list(server), value, sub)
             order = [v for v in value if not (isinstance(v, dict) and "$patch" in v)]
-            current[name] = _reorder(merged, order, server, sub.key)
+            kept = (
+                [v for v in merged if v in server]
+                if sub.key is None
+                else merged[: _kept(server, value, sub.key)]
+            )
+            current[name] = _reorder(merged, order, kept, sub.key)
         else:
             current[name] = copy.deepcopy(value)
     return current
@@ -245,6 +250,19 @@ def _merge_list(server: list, patch: list, spec: Any) -> list:
         else:
             server[match] = merge(server[match], copy.deepcopy(item), spec.item)
     return server
+
+
+def _kept(server: list, patch: list, key: str) -> int:
+    """How many server items survive the patch's delete directives."""
+    gone = {item.get(key) for item in patch if item.get("$patch") == "delete"}
+    return len([s for s in server if s.get(key) not in gone])
+
+
+def _live_order(server: list, merged: list, key: str | None) -> list:
+    """The server order `mergePatchIntoOriginal` compares against: Go's `originalFieldValue`, a slice
+    over the array `mergeSlice` deleted from and appended to in place, so it reads the first
+    len(server) items of the merged list (new items included where deletions made room)."""
+    return merged[: len(server)] if key is not None else server
 
 
 def _reorder(merged: list, order: list, server: list, key: str | None) -> list:
