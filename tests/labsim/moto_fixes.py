@@ -1,9 +1,12 @@
-"""What moto 5 lacks for the lab's stack to be deleted, added to the simulator only.
+"""What moto 5 (getmoto/moto 5.2.5 here) lacks for the lab's stack to be deleted, added to the
+simulator only.
 
 moto's CloudFormation cannot delete an AWS::EC2::RouteTable (the class has no `delete`), so the
 VPC's deletion fails with DependencyViolation and DeleteStack errors out. Real CloudFormation
-disassociates and deletes the table; this gives moto's RouteTable the same behaviour. The toolkit's
-own code has no workaround for it. moto's backends are process-wide, so once the simulator has run,
+deletes a stack's resources in reverse dependency order, the SubnetRouteTableAssociation and the
+RouteTable before the VPC (AWS CloudFormation User Guide, "Delete a stack"; EC2 DeleteRouteTable
+requires the table to have no associations), so it disassociates and deletes the table; this
+gives moto's RouteTable the same behaviour. The toolkit's own code has no workaround for it. moto's backends are process-wide, so once the simulator has run,
 this holds for every moto server in the process: it must tolerate tables already removed.
 """
 

@@ -112,6 +112,7 @@ def cloud_init(ctx, args: list[str]) -> int:
 
 
 def sudo(ctx, args: list[str]) -> int:
+    # sudo 1.9 (Ubuntu 22.04): an unknown command is `sudo: X: command not found`, exit 1
     while args and args[0].startswith("-"):
         flag, args = args[0], args[1:]
         if flag in ("-u", "-g") and args:
@@ -129,6 +130,8 @@ def sudo(ctx, args: list[str]) -> int:
 
 
 def journalctl(ctx, args: list[str]) -> int:
+    # systemd 249 (Ubuntu 22.04) journalctl: `-- No entries --` and exit 0 for a unit with no logs;
+    # k3s-io/k3s install.sh names the units k3s (server) and k3s-agent (agents)
     units = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg in ("-u", "--unit")]
     units += [arg.split("=", 1)[1] for arg in args if arg.startswith("--unit=")]
     info = ctx.layout.instance(ctx.node)

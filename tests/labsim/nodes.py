@@ -180,11 +180,16 @@ class Watcher(threading.Thread):
         marker.write_text(node.instance_id)
         if not (folder / "host_key").exists():
             self._new_host_key(node)
+        # canonical/cloud-init ubuntu/24.1.3-0ubuntu1_22.04.5 cloudinit/config/cc_ssh.py: the
+        # datasource's `public-keys` (cloudinit/sources/__init__.py `get_public_ssh_keys`; on EC2
+        # the launch key pair) go to the default user's authorized_keys
         (folder / "authorized_keys").write_text(self._public_key(node.key_name))
         user_data = self._user_data(node)
+        # cloud-init keeps the instance's user data at /var/lib/cloud/instance/user-data.txt
         cloud = self.layout.node_root(node.name) / "var/lib/cloud/instance"
         cloud.mkdir(parents=True, exist_ok=True)
         (cloud / "user-data.txt").write_text(user_data)
+        # k3s-io/k3s install.sh: INSTALL_K3S_VERSION pins the release the script downloads
         version = re.search(r"INSTALL_K3S_VERSION=[\"']?(v[\w.+-]+)", user_data)
         info = {
             "name": node.name,
@@ -213,6 +218,8 @@ class Watcher(threading.Thread):
         return base64.b64decode(value).decode(errors="replace") if value else ""
 
     def _new_host_key(self, node: Node) -> None:
+        """A new instance has new host keys (cloud-init cc_ssh deletes and regenerates them on a
+        new instance id), so a known_hosts entry for the old one no longer matches."""
         key = self.layout.node_dir(node.name) / "host_key"
         for path in (key, key.with_suffix(".pub")):
             path.unlink(missing_ok=True)

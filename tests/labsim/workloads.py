@@ -14,7 +14,10 @@ from .kinds import iso, key_of
 if TYPE_CHECKING:
     from .cluster import State
 
-ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes uses for generated names
+# what Kubernetes uses for generated names: kubernetes/apimachinery v0.30.5 pkg/util/rand/rand.go
+# `alphanums` (pod names `<deployment>-<pod-template-hash>-<5 of these>`; the real hash is fnv32a
+# of the template, this one crc32: same shape, not the same value)
+ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 PROXY = "istio-proxy"
 
 
@@ -88,7 +91,10 @@ def deployment(
 
 # -- services ----------------------------------------------------------------------------------
 def allocate_service(state: State, svc: dict, previous: dict | None) -> None:
-    """Cluster IP and node ports, kept across updates as the API server keeps them."""
+    """Cluster IP and node ports, kept across updates as the API server keeps them. Defaults as in
+    kubernetes/kubernetes 1.30 pkg/apis/core/v1/defaults.go `SetDefaults_Service` (protocol TCP,
+    targetPort = port, type ClusterIP); k3s's default service CIDR is 10.43.0.0/16 and the node
+    port range 30000-32767 (kube-apiserver `--service-node-port-range`)."""
     spec = svc.setdefault("spec", {})
     old = (previous or {}).get("spec", {})
     if "clusterIP" not in spec:
@@ -188,7 +194,11 @@ def create_pod(state: State, pod: dict, ready_delay: float | None, owner: str | 
 
 
 def inject(state: State, pod: dict) -> bool:
-    """Istio's webhook: adds istio-proxy (sidecar) or fills it in (gateway template)."""
+    """Istio's webhook: adds istio-proxy (sidecar) or fills it in (gateway template). Read from
+    istio/istio 1.23.2 manifests/charts/istio-control/istio-discovery/files/injection-template.yaml
+    (istio-init's istio-iptables args, the proxy's `proxy sidecar --domain ...`, the
+    default-container annotations, the tlsMode and canonical-name labels) and gateway-injection
+    template; `istio-injection=enabled` on the namespace or `sidecar.istio.io/inject` on the pod."""
     istio = state.data.get("istio")
     metadata, spec = pod["metadata"], pod["spec"]
     labels, annotations = metadata["labels"], metadata["annotations"]

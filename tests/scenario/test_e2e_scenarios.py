@@ -93,7 +93,7 @@ def test_every_scenario_exits_0_with_one_junit_testcase_per_assertion(lab: LabSi
         "gateway Service/Deployment, mesh config, namespaces and Istio config as before"
     )
     calls = kubectl_calls(lab, first)
-    # egress-sni-broken saved the installed gateway before clobbering it, then patched it back
+    # egress-sni-broken saved the installed gateway before merging the notes' into it, then patched it back
     saved = calls.index(
         ["get", "service,deployment", "istio-egressgateway", "-n", "istio-system", "-o", "json"]
     )
