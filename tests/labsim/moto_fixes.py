@@ -1,4 +1,4 @@
-"""What moto 5 lacks for the lab's stack to be deleted, added to the simulator only.
+"""What moto 5 lacks for the lab's stack to be deleted and its deadline moved, added to the simulator only.
 
 moto's CloudFormation cannot delete an AWS::EC2::RouteTable (the class has no `delete`), so the
 VPC's deletion fails with DependencyViolation and DeleteStack errors out. Real CloudFormation
@@ -12,6 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from moto.ec2.models.route_tables import RouteTable
+from moto.scheduler.responses import EventBridgeSchedulerResponse
+
+_update_schedule = EventBridgeSchedulerResponse.update_schedule
 
 
 def _delete(self: RouteTable, account_id: str, region_name: str) -> None:
@@ -23,6 +26,20 @@ def _delete(self: RouteTable, account_id: str, region_name: str) -> None:
     backend.delete_route_table(self.id)
 
 
+def _update_schedule_whole(self: EventBridgeSchedulerResponse) -> str:
+    """UpdateSchedule replaces the whole schedule: "if you do not set an optional field in your
+    request, that field will be set to its system-default value after the update" (EventBridge
+    Scheduler API reference, UpdateSchedule), and ActionAfterCompletion defaults to NONE. moto
+    keeps the old value instead, which would hide a request that forgets it."""
+    body = _update_schedule(self)
+    name = self.uri.split("?")[0].split("/")[-1]
+    schedule = self.scheduler_backend.get_schedule(self._get_param("GroupName"), name)
+    schedule.action_after_completion = self._get_param("ActionAfterCompletion") or "NONE"
+    return body
+
+
 def apply() -> None:
     if not hasattr(RouteTable, "delete"):
         RouteTable.delete = _delete  # type: ignore[attr-defined]
+    if EventBridgeSchedulerResponse.update_schedule is _update_schedule:
+        EventBridgeSchedulerResponse.update_schedule = _update_schedule_whole  # type: ignore[method-assign]
