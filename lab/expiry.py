@@ -207,8 +207,8 @@ def extend(settings: Settings, ttl_text: str | None, progress: Progress | None =
         return
     when = dl.deadline_after(ttl)
     deadlines.set(when)
-    if state:
-        _record(state, dl.format_ttl(ttl), when)
+    if state:  # the lab keeps the TTL it was created with: a later `extend` gives that again
+        _record(state, lab_ttl if lab_ttl not in (None, dl.NO_TTL) else dl.format_ttl(ttl), when)
         save_state(settings.lab_dir, state)
     out.info(f"Lab '{settings.name}' {dl.countdown(when)}.")
 
