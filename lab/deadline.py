@@ -64,11 +64,9 @@ def format_ttl(ttl: timedelta) -> str:
 
 
 def deadline_after(ttl: timedelta, now: datetime | None = None) -> datetime:
-    """now + ttl, rounded up to the whole minute (the schedule and the display agree)."""
+    """now + ttl, to the whole second (at() has no finer grain)."""
     when = (now or utc_now()) + ttl
-    if when.second or when.microsecond:
-        when = when.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return when
+    return when.replace(microsecond=0) + timedelta(seconds=1) if when.microsecond else when
 
 
 def utc_now() -> datetime:
@@ -96,7 +94,7 @@ def local_time(when: datetime, now: datetime | None = None) -> str:
 
 def time_left(when: datetime, now: datetime | None = None) -> str:
     seconds = (when - (now or utc_now())).total_seconds()
-    minutes = max(0, int(seconds // 60))
+    minutes = max(0, round(seconds / 60))
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     return f"{days}d {hours}h {minutes}m" if days else f"{hours}h {minutes}m"

@@ -27,6 +27,8 @@ def down(settings: Settings, progress: Progress | None = None) -> None:
     if info is None or info.status == "DELETE_COMPLETE":
         progress.info(f"Nothing to delete: no stack {settings.stack_name} in {region}.")
         expiry.before_delete(cloud, settings, state, progress)  # a deadline that outlived its stack
+        for left in expiry.left_behind(cloud, settings, state):
+            progress.warn(f"{left} outlived its stack (it bills nothing): delete it in the IAM console")
     else:
         require_ours(info, cloud.caller()["arn"])
         expiry.before_delete(cloud, settings, state, progress)

@@ -112,6 +112,7 @@ def start(ctx: UpContext) -> None:
     """A new stack: its deadline, set at once (right after CreateStack, before the instances bill)."""
     settings, state = ctx.settings, ctx.lab.state
     ttl = dl.parse_ttl(settings.ttl)
+    ctx.seen["deadline"] = "set"
     deadlines = for_lab(ctx.cloud, settings, state)
     if ttl is None:
         deadlines.remove()  # a previous lab's, by the same name
@@ -129,13 +130,15 @@ def start(ctx: UpContext) -> None:
 def ensure(ctx: UpContext) -> None:
     """A resumed lab keeps its deadline; one that lost its schedule (or never got it) gets one."""
     settings, state = ctx.settings, ctx.lab.state
-    if state.facts.get("ttl") == dl.NO_TTL:
+    if ctx.seen.get("deadline") == "set" or state.facts.get("ttl") == dl.NO_TTL:
         return
     deadlines = for_lab(ctx.cloud, settings, state)
     due = deadlines.due()
     if due is not None:
         _record(state, state.facts.get("ttl") or settings.ttl, due)
         ctx.lab.save()
+        if "ttl" in settings.explicit:
+            ctx.progress.info(f"The lab keeps its deadline; `invoke extend --ttl {settings.ttl}` moves it.")
         return
     start(ctx)
 

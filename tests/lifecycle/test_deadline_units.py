@@ -66,12 +66,12 @@ def test_ttl_comes_from_flag_env_or_lab_yaml(tmp_path: Path, monkeypatch: pytest
     assert load_settings({"ttl": "none"}, config).ttl == "none"
 
 
-def test_the_deadline_is_a_whole_minute_in_utc() -> None:
-    now = datetime(2026, 12, 1, 15, 39, 20, tzinfo=timezone.utc)
+def test_the_deadline_is_a_whole_second_in_utc() -> None:
+    now = datetime(2026, 12, 1, 15, 39, 20, 250000, tzinfo=timezone.utc)
     due = deadline_after(timedelta(hours=6), now)
-    assert due == datetime(2026, 12, 1, 21, 40, tzinfo=timezone.utc)
-    assert at_expression(due) == "at(2026-12-01T21:40:00)"
-    assert parse_at("at(2026-12-01T21:40:00)") == due
+    assert due == datetime(2026, 12, 1, 21, 39, 21, tzinfo=timezone.utc)
+    assert at_expression(due) == "at(2026-12-01T21:39:21)"
+    assert parse_at("at(2026-12-01T21:39:21)") == due
     assert parse_at("rate(1 day)") is None and parse_at("at(2026-12-01T21:40:00)", "Asia/Seoul") is None
 
 
@@ -82,6 +82,8 @@ def test_the_countdown_reads_in_the_local_zone(monkeypatch: pytest.MonkeyPatch) 
         now = datetime(2026, 12, 1, 6, 40, tzinfo=timezone.utc)  # 15:40 KST
         due = datetime(2026, 12, 1, 12, 40, tzinfo=timezone.utc)  # 21:40 KST
         assert countdown(due, now) == "deletes itself at 21:40 KST (in 6h 0m) unless you run invoke extend"
+        soon = now + timedelta(seconds=20)  # the end of `up`, moments after the deadline was set
+        assert countdown(due, soon) == "deletes itself at 21:40 KST (in 6h 0m) unless you run invoke extend"
         later = datetime(2026, 12, 3, 13, 10, tzinfo=timezone.utc)
         assert countdown(later, now) == (
             "deletes itself at Thu 03 Dec 22:10 KST (in 2d 6h 30m) unless you run invoke extend"
