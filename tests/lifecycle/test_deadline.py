@@ -340,9 +340,14 @@ def test_a_stack_deleted_by_hand_is_not_called_deleted_by_its_ttl(cli, moto_aws:
     status = cli("status")
     assert status.returncode == 0
     assert "deleted by its TTL" not in status.stdout and "No lab 'egress'" in status.stdout
+    # a role kept back (say, the stack deleted with "retain" after its DeleteRole failed)
+    _client(moto_aws, "iam").create_role(
+        RoleName="lab-egress-ttl-ap-northeast-2", Path="/istio-egress-lab/", AssumeRolePolicyDocument="{}"
+    )
     down = cli("down")
     assert down.returncode == 0, down.stderr
     assert _schedules(moto_aws) == [], "down removes the deadline that outlived its stack"
+    assert "role lab-egress-ttl-ap-northeast-2 outlived its stack" in down.stdout, down.stdout
     with pytest.raises(ClientError):
         _schedule(moto_aws)
 
