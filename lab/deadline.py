@@ -31,7 +31,6 @@ _HINT = "use minutes, hours or days such as 90m, 4h or 2d (30m to 7d), or none f
 # The universal target that calls CloudFormation's DeleteStack (EventBridge Scheduler user guide,
 # "Using universal targets": arn:aws:scheduler:::aws-sdk:<service>:<apiAction>).
 DELETE_STACK_TARGET = "arn:{partition}:scheduler:::aws-sdk:cloudformation:deleteStack"
-ROLE_PATH = f"/{TOOLKIT}/"
 ROLE_NAME_MAX = 64  # IAM's limit on role names
 # Scheduler's defaults, made explicit: a throttled DeleteStack is retried for up to a day.
 RETRY_POLICY = {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
@@ -132,7 +131,7 @@ def partition(region: str) -> str:
 
 
 def role_arn(account: str, lab_name: str, region: str) -> str:
-    return f"arn:{partition(region)}:iam::{account}:role{ROLE_PATH}{role_name(lab_name, region)}"
+    return f"arn:{partition(region)}:iam::{account}:role/{role_name(lab_name, region)}"
 
 
 def schedule_request(stack_name: str, when: datetime, role: str, region: str) -> dict[str, Any]:

@@ -20,9 +20,17 @@ from lab.errors import LabError
 from lab.pricing import PRICES_AS_OF, hourly_cost
 from lab.progress import Progress
 from lab.state import LabState, load_state, save_state
+from lab.waiting import retrying, wait_until
 
 if TYPE_CHECKING:
     from lab.steps.base import UpContext
+
+# The role is the stack's first resource; IAM creates one in seconds.
+ROLE_TIMEOUT = 5 * 60.0
+
+
+class RoleNotReady(LabError):
+    """CreateSchedule checks that Scheduler can assume the role; a new role takes a while to be."""
 
 
 class Deadlines:
@@ -57,9 +65,21 @@ class Deadlines:
             )
         with aws_errors():
             if existing is None:
-                self.scheduler.create_schedule(**request)
+                retrying(lambda: self._create(request), attempts=8, retry_on=(RoleNotReady,), first=1.0)
             else:
                 self.scheduler.update_schedule(**request)
+
+    def _create(self, request: dict[str, Any]) -> None:
+        try:
+            self.scheduler.create_schedule(**request)
+        except ClientError as error:
+            message = error.response.get("Error", {}).get("Message", "")
+            if _code(error) == "ValidationException" and "execution role" in message:
+                raise RoleNotReady(
+                    f"EventBridge Scheduler cannot assume {self.role_arn} yet: {message}",
+                    "run `invoke up` again in a minute: it sets the deadline of a lab that has none",
+                ) from None
+            raise
 
     def remove(self) -> bool:
         """Delete this lab's schedule; True when there was one."""
@@ -120,11 +140,27 @@ def start(ctx: UpContext) -> None:
         ctx.lab.save()
         ctx.detail("no deadline (--ttl none): the lab runs until `invoke down`")
         return
+    if not _role_created(ctx, deadlines):
+        return  # the stack failed first; its own wait reports why, and it bills nothing
     when = dl.deadline_after(ttl)
     deadlines.set(when)
     _record(state, dl.format_ttl(ttl), when)
     ctx.lab.save()
     ctx.detail(f"deadline {dl.local_time(when)}: schedule {deadlines.name} deletes the stack then")
+
+
+def _role_created(ctx: UpContext, deadlines: Deadlines) -> bool:
+    """Wait for the stack's first resource, the deadline role (CreateSchedule needs it). Every
+    other resource depends on it, so no instance runs before the deadline can be set."""
+
+    def ready() -> str | None:
+        if deadlines.role_exists():
+            return "created"
+        info = ctx.cloud.stack(ctx.lab.state.stack_id or ctx.settings.stack_name)
+        return None if info is not None and info.status == "CREATE_IN_PROGRESS" else "stack-failed"
+
+    outcome = wait_until(ready, timeout=ROLE_TIMEOUT, interval=5.0, what=f"the deadline role {deadlines.role_name}")
+    return outcome == "created"
 
 
 def ensure(ctx: UpContext) -> None:

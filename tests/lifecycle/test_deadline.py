@@ -122,8 +122,12 @@ def test_up_sends_a_one_time_delete_stack_schedule_and_prints_its_deadline(seoul
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "scheduler.amazonaws.com"}]
     condition = trust["Statement"][0]["Condition"]["StringEquals"]
-    assert condition["aws:SourceArn"] == schedule["Arn"], "only this lab's schedule may assume it"
-    assert condition["aws:SourceAccount"] == stack["StackId"].split(":")[4]
+    account = stack["StackId"].split(":")[4]
+    # Scheduler's confused-deputy guide: SourceArn is the schedule's group, never the schedule.
+    assert condition["aws:SourceArn"] == schedule["Arn"].split(":schedule/")[0] + ":schedule-group/default"
+    assert condition["aws:SourceAccount"] == account
+    # Scheduler's RoleArn pattern: role/NAME or role/service-role/NAME, no other path.
+    assert re.fullmatch(rf"arn:aws:iam::{account}:role/(service-role/)?[A-Za-z0-9+=,.@_-]+", target["RoleArn"])
 
     last = up.stdout.strip().splitlines()[-1]
     local = due.astimezone(SEOUL)
@@ -175,7 +179,7 @@ def test_the_role_can_delete_this_stack_and_no_other(cli, moto_aws: str) -> None
             if any(a in ("ec2:TerminateInstances", "ec2:DeleteVpc") for a in acts):
                 assert statement["Condition"]["StringEquals"] == {"aws:ResourceTag/lab:name": "egress"}
             if any(a.startswith("iam:") for a in acts):
-                assert resources == [f"arn:aws:iam::{account}:role/istio-egress-lab/{role_name}"]
+                assert resources == [f"arn:aws:iam::{account}:role/{role_name}"]
 
 
 def test_extend_moves_the_deadline_and_keeps_it_self_deleting(seoul, moto_aws: str) -> None:
@@ -342,7 +346,7 @@ def test_a_stack_deleted_by_hand_is_not_called_deleted_by_its_ttl(cli, moto_aws:
     assert "deleted by its TTL" not in status.stdout and "No lab 'egress'" in status.stdout
     # a role kept back (say, the stack deleted with "retain" after its DeleteRole failed)
     _client(moto_aws, "iam").create_role(
-        RoleName="lab-egress-ttl-ap-northeast-2", Path="/istio-egress-lab/", AssumeRolePolicyDocument="{}"
+        RoleName="lab-egress-ttl-ap-northeast-2", AssumeRolePolicyDocument="{}"
     )
     down = cli("down")
     assert down.returncode == 0, down.stderr

@@ -150,3 +150,45 @@ def test_every_resource_depends_on_the_deadline_role_so_it_is_deleted_last() -> 
     for name in resources:
         if name != "DeadlineRole":
             assert "DeadlineRole" in closure(name), name
+
+
+def test_create_schedule_is_retried_while_iam_propagates_the_new_role() -> None:
+    """CreateSchedule refuses a role Scheduler cannot assume yet (a role seconds old): retried."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from lab.expiry import Deadlines
+
+    class Cloud:
+        region = "ap-northeast-2"
+        session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name=region)
+
+    deadlines = Deadlines(Cloud(), "egress", "lab-egress", "123456789012")  # type: ignore[arg-type]
+    when = datetime(2026, 12, 1, 21, 40, tzinfo=timezone.utc)
+    with Stubber(deadlines.scheduler) as stub:
+        stub.add_client_error("get_schedule", "ResourceNotFoundException", http_status_code=404)
+        stub.add_client_error(
+            "create_schedule",
+            "ValidationException",
+            "The execution role you provide must allow AWS EventBridge Scheduler to assume the role.",
+            http_status_code=400,
+        )
+        expected = {
+            "Name": "lab-egress",
+            "GroupName": "default",
+            "ScheduleExpression": "at(2026-12-01T21:40:00)",
+            "ScheduleExpressionTimezone": "UTC",
+            "FlexibleTimeWindow": {"Mode": "OFF"},
+            "ActionAfterCompletion": "DELETE",
+            "State": "ENABLED",
+            "Description": "istio-egress-lab: deletes stack lab-egress at its deadline",
+            "Target": {
+                "Arn": "arn:aws:scheduler:::aws-sdk:cloudformation:deleteStack",
+                "RoleArn": "arn:aws:iam::123456789012:role/lab-egress-ttl-ap-northeast-2",
+                "Input": '{"StackName": "lab-egress"}',
+                "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
+            },
+        }
+        stub.add_response("create_schedule", {"ScheduleArn": "arn:x"}, expected)
+        deadlines.set(when)
+        stub.assert_no_pending_responses()
