@@ -159,7 +159,13 @@ def _role_created(ctx: UpContext, deadlines: Deadlines) -> bool:
         info = ctx.cloud.stack(ctx.lab.state.stack_id or ctx.settings.stack_name)
         return None if info is not None and info.status == "CREATE_IN_PROGRESS" else "stack-failed"
 
-    outcome = wait_until(ready, timeout=ROLE_TIMEOUT, interval=5.0, what=f"the deadline role {deadlines.role_name}")
+    outcome = wait_until(
+        ready,
+        timeout=ROLE_TIMEOUT,
+        interval=5.0,
+        what=f"the deadline role {deadlines.role_name}",
+        on_wait=lambda seconds: ctx.note(f"waiting for the deadline role ({seconds:.0f}s)"),
+    )
     return outcome == "created"
 
 
@@ -213,11 +219,13 @@ def recorded(state: LabState | None) -> datetime | None:
 # -- extend --------------------------------------------------------------------------------------
 def extend(settings: Settings, ttl_text: str | None, progress: Progress | None = None) -> None:
     out = progress or Progress()
+    if ttl_text is not None:
+        dl.parse_ttl(ttl_text)  # a mistake is reported before any AWS call
     state = load_state(settings.lab_dir)
     region = state.region if state else settings.region
     cloud = Cloud(region, settings.profile)
     info = cloud.stack(state.stack_id if state and state.stack_id else settings.stack_name)
-    if info is None or info.status.startswith("DELETE"):
+    if info is None or info.status == "DELETE_COMPLETE":
         if settle_expired(settings, out):
             raise LabError(
                 f"lab '{settings.name}' is gone: its deadline deleted it", "`invoke up` creates a new one"
@@ -229,6 +237,11 @@ def extend(settings: Settings, ttl_text: str | None, progress: Progress | None =
     from lab.steps.stack import require_ours
 
     require_ours(info, cloud.caller()["arn"])
+    if info.status not in ("CREATE_IN_PROGRESS", "CREATE_COMPLETE"):
+        raise LabError(
+            f"stack {info.name} is {info.status}: there is no running lab to extend",
+            "`invoke down` removes what is left; `invoke up` creates a new lab",
+        )
     lab_ttl = state.facts.get("ttl") if state else None
     ttl = dl.parse_ttl(ttl_text or (lab_ttl if lab_ttl not in (None, dl.NO_TTL) else settings.ttl))
     deadlines = for_lab(cloud, settings, state)

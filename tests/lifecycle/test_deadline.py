@@ -135,7 +135,7 @@ def test_up_sends_a_one_time_delete_stack_schedule_and_prints_its_deadline(seoul
     assert last == f"Lab 'egress' deletes itself at {clock} (in 6h 0m) unless you run invoke extend.", last
 
 
-def test_the_role_can_delete_this_stack_and_no_other(cli, moto_aws: str) -> None:
+def test_the_role_can_delete_this_stack_and_no_other_and_goes_with_down(cli, moto_aws: str) -> None:
     assert cli("up", "--until", "stack").returncode == 0
     cfn, iam = _client(moto_aws, "cloudformation"), _client(moto_aws, "iam")
     stack_id = cfn.describe_stacks(StackName="lab-egress")["Stacks"][0]["StackId"]
@@ -180,6 +180,11 @@ def test_the_role_can_delete_this_stack_and_no_other(cli, moto_aws: str) -> None
                 assert statement["Condition"]["StringEquals"] == {"aws:ResourceTag/lab:name": "egress"}
             if any(a.startswith("iam:") for a in acts):
                 assert resources == [f"arn:aws:iam::{account}:role/{role_name}"]
+
+    down = cli("down")
+    assert down.returncode == 0, down.stderr + down.stdout
+    assert _schedules(moto_aws) == [] and role_name not in _roles(moto_aws), "down deletes both"
+    assert "deadline schedule and role gone" in down.stdout
 
 
 def test_extend_moves_the_deadline_and_keeps_it_self_deleting(seoul, moto_aws: str) -> None:
@@ -235,16 +240,6 @@ def test_ttl_none_warns_with_the_daily_cost_and_status_all_marks_it(cli, moto_aw
     assert sorted(_schedules(moto_aws)) == ["lab-egress", "lab-timed"], "extend gives a none lab a deadline"
 
 
-def test_down_deletes_the_schedule_and_the_role_with_the_stack(cli, moto_aws: str) -> None:
-    assert cli("up", "--until", "stack").returncode == 0
-    role_name = _schedule(moto_aws)["Target"]["RoleArn"].rsplit("/", 1)[1]
-    assert role_name in _roles(moto_aws)
-    down = cli("down")
-    assert down.returncode == 0, down.stderr + down.stdout
-    assert _schedules(moto_aws) == [] and role_name not in _roles(moto_aws)
-    assert "deadline schedule and role gone" in down.stdout
-
-
 @pytest.mark.parametrize("first", ["status", "up", "down"])
 def test_the_fired_schedule_deletes_the_whole_lab(cli, moto_aws: str, lab_home: Path, first: str) -> None:
     assert cli("up", "--until", "stack").returncode == 0
@@ -261,8 +256,9 @@ def test_the_fired_schedule_deletes_the_whole_lab(cli, moto_aws: str, lab_home: 
     assert ec2.describe_addresses()["Addresses"] == [], "no Elastic IP left to bill"
     assert [v for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")] == []
     assert _schedules(moto_aws) == [] and role_name not in _roles(moto_aws)
-    listed = cli("status", "--all")
-    assert listed.returncode == 0 and "No lab stacks" in listed.stdout, listed.stdout
+    if first == "status":
+        listed = cli("status", "--all")
+        assert listed.returncode == 0 and "No lab stacks" in listed.stdout, listed.stdout
 
     after = cli(first, *(("--until", "stack") if first == "up" else ()))
     assert after.returncode == 0, after.stderr + after.stdout
@@ -299,10 +295,12 @@ def test_bad_ttls_are_one_line_errors_and_create_nothing(cli, moto_aws: str, lab
     assert not lab_home.exists() or not any(lab_home.rglob("*"))
 
 
-def test_extend_without_a_lab_is_a_one_line_error(cli, moto_aws: str) -> None:
+def test_extend_without_a_lab_is_a_one_line_error(cli, offline_cli, moto_aws: str) -> None:
     error = _one_line_error(cli("extend", "--ttl", "2h"))
     assert "nothing to extend" in error
     assert _schedules(moto_aws) == []
+    error = _one_line_error(offline_cli("extend", "--ttl", "400d"))
+    assert "longer than the maximum 7d" in error, "a bad TTL is named before any AWS call"
 
 
 def test_extend_refuses_a_stack_that_is_not_ours(cli, moto_aws: str) -> None:
