@@ -240,7 +240,7 @@ def test_ttl_none_warns_with_the_daily_cost_and_status_all_marks_it(cli, moto_aw
     assert sorted(_schedules(moto_aws)) == ["lab-egress", "lab-timed"], "extend gives a none lab a deadline"
 
 
-@pytest.mark.parametrize("first", ["status", "up", "down"])
+@pytest.mark.parametrize("first", ["status", "up", "down", "extend"])
 def test_the_fired_schedule_deletes_the_whole_lab(cli, moto_aws: str, lab_home: Path, first: str) -> None:
     assert cli("up", "--until", "stack").returncode == 0
     cfn, ec2 = _client(moto_aws, "cloudformation"), _client(moto_aws, "ec2")
@@ -261,7 +261,10 @@ def test_the_fired_schedule_deletes_the_whole_lab(cli, moto_aws: str, lab_home: 
         assert listed.returncode == 0 and "No lab stacks" in listed.stdout, listed.stdout
 
     after = cli(first, *(("--until", "stack") if first == "up" else ()))
-    assert after.returncode == 0, after.stderr + after.stdout
+    if first == "extend":
+        assert "its deadline deleted it" in _one_line_error(after), "extend refuses a lab that is gone"
+    else:
+        assert after.returncode == 0, after.stderr + after.stdout
     assert "outlived its stack" not in after.stdout, "the leftover check finds nothing"
     if first != "down":
         assert "was deleted by its TTL at" in after.stdout
