@@ -172,7 +172,11 @@ def _role_created(ctx: UpContext, deadlines: Deadlines) -> bool:
 def ensure(ctx: UpContext) -> None:
     """A resumed lab keeps its deadline; one that lost its schedule (or never got it) gets one."""
     settings, state = ctx.settings, ctx.lab.state
-    if ctx.seen.get("deadline") == "set" or state.facts.get("ttl") == dl.NO_TTL:
+    if ctx.seen.get("deadline") == "set":
+        return
+    if state.facts.get("ttl") == dl.NO_TTL:
+        if "ttl" in settings.explicit and dl.parse_ttl(settings.ttl) is not None:
+            ctx.progress.info(f"The lab has no deadline; `invoke extend --ttl {settings.ttl}` sets one.")
         return
     deadlines = for_lab(ctx.cloud, settings, state)
     due = deadlines.due()

@@ -364,3 +364,7 @@ def test_resuming_up_keeps_the_deadline(cli, moto_aws: str) -> None:
     assert again.returncode == 0, again.stderr
     assert _due(_schedule(moto_aws)) == first
     assert "`invoke extend --ttl 4h` moves it" in again.stdout
+    assert cli("up", "--until", "stack", "--ttl", "none", extra={"LAB_NAME": "open"}).returncode == 0
+    resumed = cli("up", "--until", "stack", "--ttl", "2h", extra={"LAB_NAME": "open"})
+    assert "`invoke extend --ttl 2h` sets one" in resumed.stdout
+    assert _schedules(moto_aws) == ["lab-egress"], "up never changes a running lab's deadline"
