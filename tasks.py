@@ -9,7 +9,7 @@ import sys
 
 from invoke import task
 
-from lab import access, cli
+from lab import access, cli, expiry
 from lab.down import down as lab_down
 from lab.status import plan as lab_plan
 from lab.status import status as lab_status
@@ -21,6 +21,7 @@ COMMON = {
     "profile": "AWS profile from your AWS config (env AWS_PROFILE)",
     "debug": "show tracebacks on errors (env LAB_DEBUG=1)",
 }
+TTL_HELP = "lifetime: the lab deletes itself after it (90m, 4h, 2d; default 6h; none; env LAB_TTL)"
 
 
 def _help(**extra: str) -> dict[str, str]:
@@ -42,6 +43,7 @@ def _local_help(**extra: str) -> dict[str, str]:
         instance_type="EC2 instance type of the four nodes (default t3.medium)",
         k3s_version="k3s version (default v1.30.5+k3s1)",
         istio_version="Istio version (default 1.23.2)",
+        ttl=TTL_HELP,
     )
 )
 def up(
@@ -57,6 +59,7 @@ def up(
     instance_type=None,
     k3s_version=None,
     istio_version=None,
+    ttl=None,
     debug=False,
 ):
     """Create the lab: the k3s stack, Istio (demo profile), Kiali and the netshoot pods."""
@@ -71,8 +74,16 @@ def up(
         instance_type=instance_type,
         k3s_version=k3s_version,
         istio_version=istio_version,
+        ttl=ttl,
     )
     cli.run(lambda: lab_up(settings, until=until) and None, debug)
+
+
+@task(help=_help(ttl="new lifetime from now (default: the lab's TTL); none removes the deadline"))
+def extend(c, name=None, region=None, profile=None, ttl=None, debug=False):
+    """Move the lab's deadline: it deletes itself TTL from now (default: the TTL it was created with)."""
+    settings = cli.settings_from(name=name, region=region, profile=profile)
+    cli.run(lambda: expiry.extend(settings, ttl), debug)
 
 
 @task(help=_help())
@@ -89,10 +100,12 @@ def status(c, name=None, region=None, profile=None, all=False, debug=False):
     cli.run(lambda: lab_status(settings, show_all=all), debug)
 
 
-@task(help=_help(instance_type="EC2 instance type to price (default t3.medium)"))
-def plan(c, name=None, region=None, profile=None, instance_type=None, debug=False):
-    """Show what `up` would create and what it costs per hour; works offline."""
-    settings = cli.settings_from(name=name, region=region, profile=profile, instance_type=instance_type)
+@task(help=_help(instance_type="EC2 instance type to price (default t3.medium)", ttl=TTL_HELP))
+def plan(c, name=None, region=None, profile=None, instance_type=None, ttl=None, debug=False):
+    """Show what `up` would create, what it costs per hour, and its deadline; works offline."""
+    settings = cli.settings_from(
+        name=name, region=region, profile=profile, instance_type=instance_type, ttl=ttl
+    )
     cli.run(lambda: lab_plan(settings), debug)
 
 

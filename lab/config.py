@@ -43,6 +43,8 @@ class Settings:
     ssh_user: str = "ubuntu"
     ssh_timeout: float = 600.0
     ready_timeout: float = 300.0
+    # The lab's lifetime (90m, 4h, 2d or none); lab/deadline.py parses and checks it.
+    ttl: str = "6h"
     home: Path = field(default_factory=lambda: Path(".lab"))
     # The settings the user gave (flag, environment or lab.yaml), as opposed to defaults.
     explicit: frozenset[str] = field(default_factory=frozenset, metadata={"internal": True})

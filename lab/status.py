@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from rich.table import Table
 
+from lab import expiry
 from lab.cloud import TAG_NAME, TAG_OWNER, Cloud
 from lab.config import Settings
 from lab.lab import NODE_NAMES
@@ -18,6 +19,8 @@ from lab.template import TEMPLATE, check_instance_type, load_template
 
 def status(settings: Settings, show_all: bool = False, progress: Progress | None = None) -> None:
     out = progress or Progress()
+    if not show_all and expiry.settle_expired(settings, out):
+        return
     state = load_state(settings.lab_dir)
     region = state.region if state and not show_all else settings.region
     cloud = Cloud(region, settings.profile)
@@ -54,6 +57,7 @@ def status(settings: Settings, show_all: bool = False, progress: Progress | None
     instance_type = info.parameters.get("InstanceType") or settings.instance_type
     cost = hourly_cost(region, instance_type)
     out.info(_cost_line(cost, instance_type, hours))
+    out.info(expiry.status_line(cloud, settings, state, info))
 
 
 def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
@@ -61,8 +65,9 @@ def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
     if not stacks:
         out.info(f"No lab stacks of this toolkit in {cloud.region}.")
         return
-    table = Table("lab", "stack", "status", "age", "owner", "USD/h", box=None, pad_edge=False)
-    for stack in stacks:
+    table = Table("lab", "stack", "status", "age", "owner", "USD/h", "deletes at", box=None, pad_edge=False)
+    deadlines = [expiry.deadline_cell(cloud, stack) for stack in stacks]
+    for stack, deadline in zip(stacks, deadlines, strict=True):
         cost = hourly_cost(cloud.region, stack.parameters.get("InstanceType", settings.instance_type))
         table.add_row(
             stack.tags.get(TAG_NAME, "?"),
@@ -71,15 +76,19 @@ def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
             _age(_hours_since(stack.created)),
             stack.tags.get(TAG_OWNER, "?"),
             f"{cost.per_hour:.3f}" if cost else "?",
+            deadline,
         )
     out.console.print(table)
     out.info(f"{len(stacks)} lab(s) of this toolkit in {cloud.region}; `invoke down --name LAB` deletes one.")
+    if expiry.NONE_CELL in deadlines:
+        out.warn(f"labs marked '{expiry.NONE_CELL}' have no deadline: they bill until `invoke down --name LAB`")
 
 
 def plan(settings: Settings, progress: Progress | None = None) -> None:
     """What `up` would create; offline, with no credentials."""
     out = progress or Progress()
     check_instance_type(settings.instance_type)
+    expiry.check(settings)
     template = load_template()
     resources = template["Resources"]
     out.info(
@@ -105,6 +114,7 @@ def plan(settings: Settings, progress: Progress | None = None) -> None:
     )
     out.info(f"SSH and NodePorts open to: {settings.ssh_cidr or 'your public IP /32 (detected by up)'}")
     out.info(_cost_line(hourly_cost(settings.region, settings.instance_type), settings.instance_type, None))
+    out.info(expiry.plan_line(settings))
     out.info(f"Template: {TEMPLATE}")
 
 

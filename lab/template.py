@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from lab.config import Settings
+from lab.deadline import role_name
 from lab.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,7 @@ def parameters(settings: Settings, key_name: str, ssh_cidr: str) -> dict[str, st
         "K3sToken": secrets.token_hex(32),
         "SshCidr": ssh_cidr,
         "KeyName": key_name,
+        "DeadlineRoleName": role_name(settings.name, settings.region),
     }
 
 

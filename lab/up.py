@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from lab import evidence
+from lab import evidence, expiry
 from lab.config import Settings
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
@@ -18,6 +18,8 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
     if until is not None and until not in STEP_NAMES:
         raise UsageError(f"unknown step '{until}'", f"steps: {', '.join(STEP_NAMES)}")
     progress = progress or Progress()
+    expiry.check(settings)
+    expiry.settle_expired(settings, progress)  # a lab its deadline deleted: up creates a new one
     lab = Lab.load_or_new(settings)
     if lab.state.stack_id:
         settings = lab.settings = resumed(settings, lab.state)
@@ -27,8 +29,11 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
     try:
         for step in STEPS:
             _run_step(ctx, step)
+            if step.name == "stack":
+                expiry.ensure(ctx)
             if step.name == until:
                 progress.info(f"Stopped after '{until}' as asked; `invoke up` continues from here.")
+                expiry.announce(ctx)
                 return lab
     except KeyboardInterrupt:
         progress.warn("Interrupted. Nothing was deleted: `invoke up` resumes, `invoke down` removes the lab.")
@@ -36,6 +41,7 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
     finally:
         ctx.close()
     _summary(ctx, time.monotonic() - started)
+    expiry.announce(ctx)
     return lab
 
 
