@@ -56,15 +56,14 @@ def _unresolved(config: Config) -> Iterator[tuple[Resource, str, str, list[Resou
     """Gateway names in VirtualServices that match no Gateway, with same-named Gateways."""
     for vs in config.of_kind("VirtualService"):
         names = [str(n) for n in vs.spec.get("gateways") or []]
-        for route in config.routes():
-            if route.vs is vs:
-                names += [str(g) for m in route.matches for g in m.get("gateways") or []]
+        for route in config.routes_of(vs):
+            names += [str(g) for m in route.matches for g in m.get("gateways") or []]
         for name in dict.fromkeys(names):
             ref = gateway_ref(name, vs.namespace)
             ns, _, gw = ref.partition("/")
             if ref == MESH or config.find("Gateway", ns, gw):
                 continue
-            yield vs, name, ref, [g for g in config.of_kind("Gateway") if g.name == gw]
+            yield vs, name, ref, config.gateways_named(gw)
 
 
 @rule("KIA0302", "warning", "Gateway selector matches no workload")
@@ -81,7 +80,8 @@ def selects_several_gateways(config: Config, found: Rule) -> Iterator[Finding]:
     for gateway in config.of_kind("Gateway"):
         proxies = [w for w in config.gateway_workloads(gateway) if w.proxy == "gateway"]
         if len(proxies) > 1:
-            names = ", ".join(f"{w.namespace}/{w.name}" for w in proxies)
+            names = ", ".join(f"{w.namespace}/{w.name}" for w in proxies[:4])
+            names += f" and {len(proxies) - 4} more" if len(proxies) > 4 else ""
             message = (
                 f"selector {selector_text(gateway)} matches {len(proxies)} gateways ({names}): "
                 "each of them gets these servers"
@@ -92,18 +92,20 @@ def selects_several_gateways(config: Config, found: Rule) -> Iterator[Finding]:
 
 @rule("IST0162", "warning", "Gateway port not on the gateway Service")
 def port_not_on_service(config: Config, found: Rule) -> Iterator[Finding]:
-    for gateway in config.of_kind("Gateway"):
-        workloads = config.gateway_workloads(gateway)
+    for group in config.gateway_groups():  # one selector: the same workloads and Services
+        workloads = config.gateway_workloads(group[0])
         services = {(s.namespace, s.name): s for w in workloads for s in config.services_of(w)}
         if not services:
             continue
         offered = {n for s in services.values() for p in s.ports for n in (p.number, p.target_port)}
-        for _, server in servers(gateway):
-            number = server["port"]["number"]
-            if number not in offered:
-                names = ", ".join(sorted(f"{ns}/{name}" for ns, name in services))
-                message = f"server port {number} is not a port or targetPort of {names}"
-                yield found(gateway, message, "use a port the gateway Service exposes")
+        names = sorted(f"{ns}/{name}" for ns, name in services)
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        for gateway in group:
+            for _, server in servers(gateway):
+                number = server["port"]["number"]
+                if number not in offered:
+                    message = f"server port {number} is not a port or targetPort of {shown}"
+                    yield found(gateway, message, "use a port the gateway Service exposes")
 
 
 @rule("LAB0201", "error", "PASSTHROUGH server with no tls route bound to the Gateway")
@@ -116,9 +118,8 @@ def passthrough_without_route(config: Config, found: Rule) -> Iterator[Finding]:
             number, hosts = server["port"]["number"], server_hosts(server)
             routed = [
                 r
-                for r in config.routes()
+                for r in config.routes_on(ref)
                 if r.kind == "tls"
-                and ref in r.gateways
                 and (not r.match_ports() or number in r.match_ports())
                 and any(overlaps(s, h) for s in r.sni_hosts() for h in hosts)
             ]

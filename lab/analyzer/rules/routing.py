@@ -15,7 +15,7 @@ from lab.analyzer.rulebook import Rule, rule
 @rule("LAB0101", "error", "VirtualService hosts not in the registry: mesh routes ignored")
 def vs_hosts_not_in_registry(config: Config, found: Rule) -> Iterator[Finding]:
     for vs in config.of_kind("VirtualService"):
-        mesh_routes = [r for r in config.routes() if r.vs is vs and MESH in r.gateways]
+        mesh_routes = [r for r in config.routes_of(vs) if MESH in r.gateways]
         if not mesh_routes:
             continue
         hosts = [fqdn(str(h), vs.namespace) for h in vs.spec.get("hosts") or []]
