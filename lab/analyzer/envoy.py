@@ -127,6 +127,15 @@ def _read(patch: dict[str, Any], ef: Resource, into: ProxyPatches) -> None:
             into.tcp_proxy_cluster = (str(cluster), ef)
 
 
+def merges_tcp_proxy(patch: dict[str, Any]) -> bool:
+    """A MERGE into the `tcp_proxy` network filter, as the egress-sni design sets its cluster."""
+    return (
+        dig(patch, "patch", "operation") == "MERGE"
+        and patch.get("applyTo") == "NETWORK_FILTER"
+        and _on_tcp_proxy(patch)
+    )
+
+
 def _on_tcp_proxy(patch: dict[str, Any]) -> bool:
     return dig(patch, "match", "listener", "filterChain", "filter", "name") in TCP_PROXY
 

@@ -6,6 +6,7 @@ ServiceEntries join the Services in the registry, as istiod would see them once 
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -265,12 +266,21 @@ class Config:
     def serving(self, host: str, port: int) -> list[RegistryEntry]:
         """Entries a request for concrete `host`:`port` can match, most specific first."""
         found = [e for e in self._registry.covering(host) if e.port(port)]
-        return sorted(found, key=lambda e: specificity(e.host))
+        # A connection to a ServiceEntry address meets that entry's <address>_<port> listener
+        # first (istio/istio@1.23.2:pilot/pkg/networking/core/listener.go: TCP ports listen on
+        # the service VIP when there is one).
+        return self.by_address(host, port) + sorted(found, key=lambda e: specificity(e.host))
 
     # --- workloads --------------------------------------------------------------------------
     def endpoints(self, entry: RegistryEntry) -> list[Workload] | None:
-        """The workloads behind an entry, or None when its endpoints are not workloads."""
+        """The workloads behind an entry, or None when its endpoints are not workloads.
+
+        A Service without a selector takes its endpoints from an Endpoints object of its name
+        (kube-controller-manager leaves those alone): addresses, not workloads.
+        """
         if entry.service is not None:
+            if not entry.service.selector:
+                return None
             return self.selected(entry.service.selector, entry.namespace)
         selector = (entry.entry.spec.get("workloadSelector") or {}).get("labels") if entry.entry else None
         return self.selected(selector, entry.namespace) if selector else None
@@ -279,8 +289,39 @@ class Config:
         workloads = self.endpoints(entry)
         if workloads is not None:
             return [w.labels for w in workloads]
-        assert entry.entry is not None
+        if entry.entry is None:  # a selector-less Service: Endpoints carry no labels
+            return []
         return [dict(e.get("labels") or {}) for e in entry.entry.spec.get("endpoints") or []]
+
+    def endpoint_addresses(self, service: Service) -> list[str]:
+        """The IPs of the Endpoints object a selector-less Service uses."""
+        found = self.find("Endpoints", service.namespace, service.name)
+        subsets = found.data.get("subsets") if found is not None else None
+        return [
+            str(address["ip"])
+            for subset in subsets or []
+            if isinstance(subset, dict)
+            for address in subset.get("addresses") or []
+            if isinstance(address, dict) and address.get("ip")
+        ]
+
+    def by_address(self, address: str, port: int) -> list[RegistryEntry]:
+        """ServiceEntries whose `addresses` (IPs or CIDRs) hold `address`, with this port."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return []
+        found = []
+        for se in self.of_kind("ServiceEntry"):
+            for text in se.spec.get("addresses") or []:
+                try:
+                    network = ipaddress.ip_network(str(text), strict=False)
+                except ValueError:
+                    continue
+                if ip in network:
+                    found += [e for e in _entries(se) if e.port(port)]
+                    break
+        return found
 
     def selected(self, selector: dict[str, str] | None, namespace: str | None) -> list[Workload]:
         if not selector:
@@ -366,7 +407,14 @@ class Config:
 
     def _manifest_services(self) -> list[Service]:
         return [
-            Service(r.namespace, r.name, r.spec.get("selector"), service_ports(r.spec), "manifest")
+            Service(
+                r.namespace,
+                r.name,
+                r.spec.get("selector"),
+                service_ports(r.spec),
+                "manifest",
+                str(r.spec["externalName"]) if r.spec.get("type") == "ExternalName" else None,
+            )
             for r in self.of_kind("Service")
         ]
 
@@ -415,7 +463,7 @@ def _merge_services(installed: list[Service], declared: list[Service]) -> list[S
             ports[port.number] = port if old is None else _merge_port(old, port)
         selector = {**(live.selector or {}), **(d.selector or {})} or None
         merged[(d.namespace, d.name)] = Service(
-            d.namespace, d.name, selector, tuple(ports.values()), "merged"
+            d.namespace, d.name, selector, tuple(ports.values()), "merged", d.external_name or live.external_name
         )
     return list(merged.values()) + added
 

@@ -80,7 +80,7 @@ def path_text(path: Path) -> str:
                 initial_indent=" " * len(head),
                 subsequent_indent=" " * (len(head) + 3),
             )
-    lines += ["", f"result: {path.outcome}"]
+    lines += ["", f"result: {path.outcome}", f"verdict: {path.verdict}"]
     return "\n".join(lines)
 
 

@@ -22,6 +22,27 @@ def server_hosts(server: dict[str, Any]) -> list[str]:
     return [str(h).split("/", 1)[-1] for h in server.get("hosts") or []]
 
 
+def route_kind(server: dict[str, Any]) -> str:
+    """Which VirtualService section routes a Gateway server's traffic.
+
+    istio/istio@1.23.2:pilot/pkg/networking/core/gateway.go buildGatewayListeners: HTTP servers,
+    and HTTPS servers that terminate TLS, get an HTTP connection manager (`http` routes);
+    the others are TCP based (createGatewayTCPFilterChainOpts): a passthrough server (PASSTHROUGH,
+    AUTO_PASSTHROUGH) matches `tls` routes by SNI, a TCP server or one that terminates TLS
+    (SIMPLE, MUTUAL, ISTIO_MUTUAL on protocol TLS) forwards by `tcp` routes.
+    """
+    protocol = str((server.get("port") or {}).get("protocol", "")).upper()
+    mode = (server.get("tls") or {}).get("mode")
+    passthrough = mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
+    if protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB") or (protocol == "HTTPS" and not passthrough):
+        return "http"
+    return "tls" if passthrough else "tcp"
+
+
+def tcp_based(server: dict[str, Any]) -> bool:
+    return route_kind(server) != "http"
+
+
 def servers(gateway: Resource) -> Iterator[tuple[int, dict[str, Any]]]:
     for index, server in enumerate(gateway.spec.get("servers") or []):
         if isinstance(server, dict) and isinstance((server.get("port") or {}).get("number"), int):

@@ -95,3 +95,39 @@ def _placeholder_for(config: Config, route: Route) -> tuple[str, Resource] | Non
     if overrides and all(overrides):
         return overrides[0]
     return None
+
+
+@rule("LAB0203", "error", "a gateway route sends to a host with resolution NONE")
+def gateway_to_original_destination(config: Config, found: Rule) -> Iterator[Finding]:
+    """A route bound to a Gateway whose destination's ServiceEntry has `resolution: NONE`.
+
+    At a sidecar that host's cluster is ORIGINAL_DST; a gateway "cannot use passthrough clusters"
+    and gets an EDS cluster instead (istio/istio@1.23.2:pilot/pkg/networking/core/cluster.go
+    convertResolution), which a NONE ServiceEntry leaves empty. The address the sidecar dialled,
+    the only "original destination" there is, is the gateway's own. Istio's wildcard egress task
+    therefore routes the gateway to one host with a DNS ServiceEntry, and the 2023 egress-sni blog
+    forwards by SNI with an EnvoyFilter instead.
+    """
+    for route in config.routes():
+        gateways = sorted(g for g in route.gateways if g != MESH)
+        if not gateways or _placeholder_for(config, route):
+            continue
+        for dest in route.destinations:
+            host = fqdn(str(dest.get("host")), route.vs.namespace)
+            entry = config.entry_for(host)
+            if entry is None or entry.entry is None or entry.resolution != "NONE":
+                continue
+            if (entry.entry.spec.get("workloadSelector") or {}).get("labels"):
+                continue  # its endpoints are workloads: an EDS cluster with members
+            message = (
+                f"{route.kind}[{route.index}] on {', '.join(gateways)} sends to {host}, whose {entry.ref} "
+                "has resolution NONE: a gateway cannot forward to the original destination (for "
+                "traffic a sidecar sent it, that address is the gateway itself), so its cluster has "
+                "no endpoints and the gateway drops the request (a TLS client sees the connection "
+                "reset, curl exits 35; an HTTP client gets 503 UH)"
+            )
+            hint = (
+                "route the gateway to one host with a resolution DNS ServiceEntry (as the wildcard "
+                "egress task does with www.wikipedia.org), or forward by SNI as the 2023 egress-sni blog does"
+            )
+            yield found(route.vs, message, hint)
