@@ -74,8 +74,9 @@ class _Tracer:
         Sidecars build an outbound listener per Service/ServiceEntry port in the registry
         (istio/istio@1.23.2:pilot/pkg/networking/core/listener.go buildSidecarOutboundListeners);
         a VirtualService bound to `mesh` adds routes to the listeners of the hosts it names
-        (httproute.go for http, networkfilter.go/listener.go buildSidecarOutboundTCPTLSFilterChainOpts
-        for tls and tcp), and without one the default route goes to the host's own cluster.
+        (httproute.go BuildSidecarOutboundVirtualHosts for http; tls.go
+        buildSidecarOutboundTLSFilterChainOpts and buildSidecarOutboundTCPFilterChainOpts for tls
+        and tcp), and without one the default route goes to the host's own cluster.
         """
         route, anchor = self._mesh_route()
         aliases = sum(1 for s in hop.steps if s.what == "alias")
@@ -162,7 +163,13 @@ class _Tracer:
         )
 
     def _fallback_listener(self) -> str:
-        """Where a request for a host outside the registry lands: a port's catch-all, or 15001."""
+        """Where a request for a host outside the registry lands: a port's catch-all, or 15001.
+
+        A TLS port without a VIP is a shared 0.0.0.0_<port> listener with tls_inspector and one
+        filter chain per SNI (tls.go buildSidecarOutboundTLSFilterChainOpts); an HTTP port a shared
+        route config whose unmatched hosts take the allow_any/block_all virtual host (httproute.go);
+        anything else meets the virtualOutbound listener on 15001 (listener_builder.go).
+        """
         host, port = self.request.host, self.request.port
         entries = [e for e in self.config.registry if e.port(port)]
         if self.request.tls and any(not e.has_vip for e in entries):
@@ -195,6 +202,9 @@ class _Tracer:
         its own sniHosts; an http rule is a virtual host on the port's HTTP route config.
         """
         host, port = self.request.host, self.request.port
+        # A TLS client's rule is a `tls` match on SNI (tls.go buildSidecarOutboundTLSFilterChainOpts:
+        # the sniHosts become filter chain server_names); a plain one's an `http` virtual host
+        # (httproute.go: VirtualService hosts become the virtual host's domains).
         kind = "tls" if self.request.tls else "http"
         serving = self.config.serving(host, port)
         http_ports = [e for e in self.config.registry if (e.port(port) or _NO_PORT).is_http]
@@ -240,6 +250,11 @@ class _Tracer:
                 "the destination host is in no Service or ServiceEntry (KIA1101)",
             )
             return self.end(f"fails at the {proxy}: no cluster for {host}; {self.request.dropped('NR')}", False)
+        # Cluster names are outbound|<port>|<subset>|<host> (pilot/pkg/model/service.go
+        # BuildSubsetKey); a subset's cluster holds the host's endpoints that carry the subset's
+        # labels (cluster_builder.go buildSubsetCluster), and its TLS settings come from the most
+        # specific DestinationRule policy: subset port level, subset, rule port level, rule
+        # (cluster_traffic_policy.go, cluster_tls.go applyUpstreamTLSSettings).
         name = f"outbound|{port}|{subset or ''}|{host}"
         labels: dict[str, str] = {}
         if subset:
@@ -331,6 +346,9 @@ class _Tracer:
     # --- the gateway --------------------------------------------------------------------------
     def gateway(self, workload: Workload, port: int, target: int | str, incoming: str | None) -> None:
         where = f"{workload.namespace}/{workload.name}"
+        # The gateway's listeners are the servers of every Gateway that selects it, merged by port
+        # (pilot/pkg/model/gateway.go mergeGateways); the listener binds the server port's
+        # targetPort on the pod, so the sidecar's 443 arrives on 8443 (gateway.go buildGatewayListeners).
         if any(h.proxy == "egress gateway" and h.where == where for h in self.path.hops):
             return self.end(
                 f"loops: the gateway {where} routes the request back to itself; {self.request.dropped('UF')}",
@@ -356,6 +374,10 @@ class _Tracer:
             gateway.ref,
             f"selects {_labels(_selector(gateway))}",
         )
+        # An ISTIO_MUTUAL server terminates the mesh's mTLS (gateway.go buildGatewayListenerTLSContext);
+        # the client side sends it only when its DestinationRule says ISTIO_MUTUAL or auto mTLS
+        # picks it (cluster_tls.go applyUpstreamTLSSettings), and a passthrough server reads the
+        # SNI the client sent, which an Istio mTLS connection replaces with outbound_.<port>_...
         if incoming is None and mode == "ISTIO_MUTUAL":
             why = "no DestinationRule sets ISTIO_MUTUAL: works only if auto mTLS applies (LAB0301)"
             hop.add("tls", "auto mTLS expected", gateway.ref, why)
@@ -410,6 +432,13 @@ class _Tracer:
         return None
 
     def _gateway_route(self, gateway: Resource, number: int, kind: str) -> Route | None:
+        """The first rule bound to this Gateway that routes the server's traffic.
+
+        model/push_context.go VirtualServicesForGateway, then gateway.go pickMatchingGatewayHosts (the VirtualService's
+        hosts must meet the server's), then the rule's match: l4MultiMatch / l4SingleMatch on port
+        and gateway name for tcp and tls (tls also by sniHosts), buildGatewayHTTPRouteConfig's
+        virtual hosts for http.
+        """
         ref = f"{gateway.namespace}/{gateway.name}"
         for route in self.config.routes():
             if route.kind != kind or ref not in route.gateways or not route.destinations:
@@ -428,7 +457,16 @@ class _Tracer:
     def envoy_cluster(
         self, hop: Hop, workload: Workload, patches: envoy.ProxyPatches, cluster: str, port: int
     ) -> None:
-        """Follow a cluster an EnvoyFilter added: to an internal listener or out by SNI."""
+        """Follow a cluster an EnvoyFilter added: to an internal listener or out by SNI.
+
+        The patches are applied as istiod does (pilot/pkg/networking/core/envoyfilter/
+        cluster_patch.go InsertedClusters, listener_patch.go ApplyListenerPatches for the MERGE on
+        tcp_proxy); what the added objects then do is Envoy's: an `envoy_internal_address`
+        endpoint hands the connection to the internal listener of that name, whose filter chains
+        match `server_names` against the SNI the tls_inspector read, and the
+        sni_dynamic_forward_proxy plus a dynamic_forward_proxy cluster resolve the SNI by DNS
+        (Envoy docs: internal_listener, sni_dynamic_forward_proxy, dynamic_forward_proxy cluster).
+        """
         added = patches.clusters.get(cluster)
         gateway = f"{workload.namespace}/{workload.name}"
         if added is not None and patches.is_forward_proxy(cluster):
