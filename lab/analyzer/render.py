@@ -61,7 +61,8 @@ def findings_table(findings: list[Finding], console: Console) -> None:
         table.add_column("fix", ratio=2)
         for f in group:
             severity = Text(f.severity, style=_STYLE[f.severity])
-            table.add_row(severity, f.code, f.message, Text(f"fix: {f.hint}", style="dim"))
+            # Text, not str: messages quote YAML lists ([proxy, router]), which rich would read as markup.
+            table.add_row(severity, f.code, Text(f.message), Text(f"fix: {f.hint}", style="dim"))
         console.print(table)
     console.print(summary(findings))
 

@@ -140,6 +140,11 @@ def _gateway(spec: dict[str, Any], resource: Resource) -> list[str]:
         names.add(name)
         if protocol in _TLS_PROTOCOLS and tls is None:
             errors.append("server must have TLS settings for HTTPS/TLS protocols")
+        elif protocol in _HTTP_PROTOCOLS and isinstance(tls, dict):
+            # only an httpsRedirect (a passthrough-mode tls block without certificates) is allowed
+            certs = any(tls.get(k) for k in ("caCertificates", "privateKey", "serverCertificate"))
+            if str(tls.get("mode") or "PASSTHROUGH") not in ("PASSTHROUGH", "AUTO_PASSTHROUGH") or certs:
+                errors.append("server cannot have TLS settings for plain text HTTP ports")
         elif protocol not in _TLS_PROTOCOLS and protocol not in _HTTP_PROTOCOLS and tls is not None:
             errors.append("server cannot have TLS settings for non HTTPS/TLS ports")
         if isinstance(tls, dict):

@@ -210,3 +210,15 @@ def test_the_invoke_task_passes_expect_through(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(tasks.cli, "run", lambda action, debug: action())
     tasks.explain.body(None, to="https://en.wikipedia.org/", expect="egress-gateway")
     assert seen == {"to": "https://en.wikipedia.org/", "expect": "egress-gateway"}
+
+
+def test_the_terminal_table_prints_brackets_in_messages_as_they_are() -> None:
+    from rich.console import Console
+
+    from lab.analyzer.findings import Finding
+    from lab.analyzer.render import findings_table
+
+    console = Console(width=200, record=True, color_system=None)
+    finding = Finding("LAB0401", "error", "Deployment", "ns", "d", "args are replaced by [proxy router]", "h")
+    findings_table([finding], console)
+    assert "args are replaced by [proxy router]" in console.export_text()

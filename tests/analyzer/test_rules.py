@@ -176,6 +176,12 @@ CASES = [
         [gateway(selector={"istio": "nothing-has-this"})],
         [gateway(selector={"istio": "egressgateway"}), PASSTHROUGH_ROUTE, WWW],
     ),
+    Case(  # with routes bound to it, they apply on no proxy: an error
+        "KIA0302",
+        "error",
+        [gateway(selector={"istio": "nothing-has-this"}), PASSTHROUGH_ROUTE, WWW],
+        [gateway(selector={"istio": "egressgateway"}), PASSTHROUGH_ROUTE, WWW],
+    ),
     Case(
         "LAB0202",
         "warning",

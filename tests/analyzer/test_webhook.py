@@ -50,6 +50,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         gateway(servers=[server(protocol="HTTPS", mode="SIMPLE")]),
         gateway(servers=[{**server(protocol="HTTPS"), "tls": {"mode": "SIMPLE", "credentialName": "c"}}]),
     ),
+    (  # validateServer: plain HTTP servers take only an httpsRedirect
+        "server cannot have TLS settings for plain text HTTP ports",
+        gateway(servers=[server(80, "HTTP", mode="SIMPLE")]),
+        gateway(servers=[{**server(80, "HTTP", mode=None), "tls": {"httpsRedirect": True}}]),
+    ),
     (  # ValidateVirtualService
         "http, tcp or tls must be provided in virtual service",
         virtual_service(hosts=("www.wikipedia.org",)),

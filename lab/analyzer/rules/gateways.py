@@ -32,7 +32,9 @@ def route_kind(server: dict[str, Any]) -> str:
     (SIMPLE, MUTUAL, ISTIO_MUTUAL on protocol TLS) forwards by `tcp` routes.
     """
     protocol = str((server.get("port") or {}).get("protocol", "")).upper()
-    mode = (server.get("tls") or {}).get("mode")
+    tls = server.get("tls")
+    # A `tls` block without `mode` is PASSTHROUGH: the enum's zero value (networking/v1alpha3/gateway.proto).
+    mode = str(tls.get("mode") or "PASSTHROUGH") if isinstance(tls, dict) else None
     passthrough = mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
     if protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB") or (protocol == "HTTPS" and not passthrough):
         return "http"
@@ -89,11 +91,17 @@ def _unresolved(config: Config) -> Iterator[tuple[Resource, str, str, list[Resou
 
 @rule("KIA0302", "warning", "Gateway selector matches no workload")
 def selects_no_workload(config: Config, found: Rule) -> Iterator[Finding]:
+    """A warning while nothing routes through the Gateway; an error once a VirtualService binds
+    routes to it, as those routes then apply on no proxy (pilot/pkg/model/gateway.go: a proxy
+    gets the servers of the Gateways whose selector matches its labels, and no proxy matches)."""
     for gateway in config.of_kind("Gateway"):
         if not config.gateway_workloads(gateway):
+            bound = config.routes_on(f"{gateway.namespace}/{gateway.name}")
             message = f"selector {selector_text(gateway)} matches no workload: no proxy serves it"
+            if bound:
+                message += f", so the routes {bound[0].vs.ref} binds to it apply nowhere"
             hint = "select a gateway's pod labels (the demo egress gateway: istio=egressgateway)"
-            yield found(gateway, message, hint)
+            yield found(gateway, message, hint, "error" if bound else None)
 
 
 @rule("LAB0202", "warning", "Gateway selector matches more than one gateway")
