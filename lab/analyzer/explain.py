@@ -191,6 +191,10 @@ class _Tracer:
             where = f"{addresses[0].split('/')[0]}_{port}" if addresses else f"{entry.ref} ClusterIP:{port}"
             return f"{where}, tcp_proxy" if entry.has_vip else f"0.0.0.0_{port}, tcp_proxy"
         sni = ", ".join(route.sni_hosts()) if route else entry.host
+        if entry.has_vip and route is None:
+            # With a VIP the destination address picks the chain; the host name becomes an SNI
+            # match only on the shared 0.0.0.0 listener (tls.go buildSidecarOutboundTLSFilterChainOpts).
+            return f"{entry.ref} ClusterIP:{port}, tcp_proxy (the address decides, no SNI match)"
         where = f"0.0.0.0_{port}" if not entry.has_vip else f"{entry.ref} ClusterIP:{port}"
         return f"{where}, filter chain for SNI {sni}"
 

@@ -389,3 +389,28 @@ def test_the_model_keeps_the_installed_ports_after_a_partial_service() -> None:
     [svc] = [s for s in config.services if s.name == "istio-egressgateway" and s.namespace == "istio-system"]
     assert [(p.number, p.target_port) for p in svc.ports] == [(80, 8080), (443, 443)]
     assert svc.selector == {"app": "istio-egressgateway", "istio": "egressgateway"}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "tls", "section"),
+    [
+        ("HTTP", None, "http"),
+        ("HTTPS", {"mode": "SIMPLE", "credentialName": "c"}, "http"),
+        ("HTTPS", {"mode": "ISTIO_MUTUAL"}, "http"),
+        ("HTTPS", {"mode": "PASSTHROUGH"}, "tls"),
+        ("TLS", {"mode": "PASSTHROUGH"}, "tls"),
+        ("TLS", {}, "tls"),  # no mode: PASSTHROUGH, the enum's zero value
+        ("TLS", {"mode": "AUTO_PASSTHROUGH"}, "tls"),
+        ("TLS", {"mode": "ISTIO_MUTUAL"}, "tcp"),
+        ("TCP", None, "tcp"),
+    ],
+)
+def test_which_virtual_service_section_routes_a_gateway_server(protocol: str, tls: Any, section: str) -> None:
+    """istio/istio@1.23.2 pilot/pkg/networking/core/gateway.go buildGatewayListeners and
+    createGatewayTCPFilterChainOpts."""
+    from lab.analyzer.rules.gateways import route_kind
+
+    found = {"port": {"number": 443, "name": "p", "protocol": protocol}, "hosts": ["*"]}
+    if tls is not None:
+        found["tls"] = tls
+    assert route_kind(found) == section
