@@ -209,3 +209,23 @@ def test_strict_schemas_reject_an_unknown_field() -> None:
 def test_paths_can_be_files_or_folders() -> None:
     files = sorted(Path(FIXTURES / "egress-sni").glob("*.yaml"))
     assert analyze_paths(files) == analyze_paths([FIXTURES / "egress-sni"])
+
+
+# The clusters the docs' own log and `pilot-agent request GET clusters` outputs show.
+DOCS_CLUSTERS = [
+    ("egress-control", "http://httpbin.org/headers", "outbound|80||httpbin.org"),
+    ("egress-control", "https://www.google.com/", "outbound|443||www.google.com"),
+    ("egress-wildcard-hosts", "https://en.wikipedia.org/wiki/Main_Page", "outbound|443||www.wikipedia.org"),
+    ("egress-http-proxy", "http://10.42.0.50:3128/", "outbound|3128||my-company-proxy.com"),
+    ("egress-gateway-http", "http://edition.cnn.com/politics", "outbound|80||edition.cnn.com"),
+    ("egress-gateway-https", "https://edition.cnn.com/politics", "outbound|443||edition.cnn.com"),
+]
+
+
+@pytest.mark.parametrize(("folder", "url", "cluster"), DOCS_CLUSTERS)
+def test_explain_names_the_cluster_the_docs_log_shows(
+    folder: str, url: str, cluster: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "targets", lambda paths, scenario: ([FIXTURES / folder], TASKS[folder][0]))
+    cli.run_explain([], None, "pod1", url)
+    assert cluster in capsys.readouterr().out
