@@ -2,7 +2,7 @@
 
 istiod's webhook runs the validation functions of istio/istio@1.23.2:pkg/config/validation/
 validation.go (ValidateServiceEntry, ValidateGateway, ValidateVirtualService,
-ValidateDestinationRule); `kubectl apply` then fails with `admission webhook
+ValidateDestinationRule) and envoyfilter/envoyfilter.go; `kubectl apply` then fails with `admission webhook
 "validation.istio.io" denied the request: configuration is invalid: <message>`, and nothing of
 the object reaches istiod. `istioctl analyze` 1.23.2 reports the same errors as IST0106
 (pkg/config/analysis/analyzers/schema/validation.go), so the findings use that code.
@@ -274,7 +274,39 @@ def _destination_rule(spec: dict[str, Any], _: Resource) -> list[str]:
     return errors
 
 
+def _envoy_filter(spec: dict[str, Any], _: Resource) -> list[str]:
+    """istio/istio@1.23.2:pkg/config/validation/envoyfilter/envoyfilter.go validateEnvoyFilter:
+    the per-patch checks, each stopping at the first problem of its patch."""
+    errors: list[str] = []
+    for patch in spec.get("configPatches") or []:
+        if not isinstance(patch, dict):
+            errors.append("Envoy filter: null config patch")
+            continue
+        body = patch.get("patch")
+        if not patch.get("applyTo"):
+            errors.append("Envoy filter: missing applyTo")
+        elif not isinstance(body, dict):
+            errors.append("Envoy filter: missing patch")
+        elif not body.get("operation"):
+            errors.append("Envoy filter: missing patch operation")
+        elif body.get("operation") != "REMOVE" and body.get("value") is None:
+            errors.append("Envoy filter: missing patch value for non-remove operation")
+        else:
+            match = patch.get("match") if isinstance(patch.get("match"), dict) else {}
+            listener = match.get("listener") if isinstance(match.get("listener"), dict) else None
+            listener_kinds = ("LISTENER", "FILTER_CHAIN", "NETWORK_FILTER", "HTTP_FILTER")
+            if patch["applyTo"] in listener_kinds and ("routeConfiguration" in match or "cluster" in match):
+                errors.append("Envoy filter: applyTo for listener class objects cannot have non listener match")
+            elif listener is not None:
+                chain = listener.get("filterChain") if isinstance(listener.get("filterChain"), dict) else {}
+                found = chain.get("filter") if isinstance(chain.get("filter"), dict) else None
+                if found is not None and not found.get("name"):
+                    errors.append("Envoy filter: filter match has no name to match on")
+    return errors
+
+
 _CHECKS = {
+    "EnvoyFilter": _envoy_filter,
     "ServiceEntry": _service_entry,
     "Gateway": _gateway,
     "VirtualService": _virtual_service,

@@ -13,7 +13,16 @@ import pytest
 
 from lab.analyzer import predict
 
-from .builders import analyze, destination, gateway, server, service_entry, tls_rule, virtual_service
+from .builders import (
+    analyze,
+    destination,
+    envoy_filter,
+    gateway,
+    server,
+    service_entry,
+    tls_rule,
+    virtual_service,
+)
 
 HTTP_ROUTE = [{"route": [{"destination": {"host": "www.wikipedia.org"}}]}]
 
@@ -54,6 +63,25 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         "server cannot have TLS settings for plain text HTTP ports",
         gateway(servers=[server(80, "HTTP", mode="SIMPLE")]),
         gateway(servers=[{**server(80, "HTTP", mode=None), "tls": {"httpsRedirect": True}}]),
+    ),
+    (  # envoyfilter.go validateEnvoyFilter
+        "Envoy filter: missing patch value for non-remove operation",
+        {
+            **envoy_filter(selector={"istio": "egressgateway"}),
+            "spec": {
+                "workloadSelector": {"labels": {"istio": "egressgateway"}},
+                "configPatches": [{"applyTo": "CLUSTER", "patch": {"operation": "ADD"}}],
+            },
+        },
+        {
+            **envoy_filter(selector={"istio": "egressgateway"}),
+            "spec": {
+                "workloadSelector": {"labels": {"istio": "egressgateway"}},
+                "configPatches": [
+                    {"applyTo": "CLUSTER", "patch": {"operation": "ADD", "value": {"name": "c"}}}
+                ],
+            },
+        },
     ),
     (  # ValidateVirtualService
         "http, tcp or tls must be provided in virtual service",
