@@ -102,7 +102,8 @@ def path_dot(path: Path) -> str:
         edge = f' [label="{_escape(clusters[-1])}"]' if clusters else ""
         out.append(f"  hop{number} -> hop{number + 1}{edge};")
     color = "darkgreen" if path.reached else "red"
-    out.append(f'  result [shape=note, color={color}, label="{_escape(path.outcome)}"];')
+    label = _escape(path.outcome) + "\\n" + _escape(f"verdict: {path.verdict}")  # DOT's line break
+    out.append(f'  result [shape=note, color={color}, label="{label}"];')
     if path.hops:
         out.append(f"  hop{len(path.hops)} -> result [style=dashed];")
     out.append("}")
