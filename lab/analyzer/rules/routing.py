@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from lab.analyzer import envoy
 from lab.analyzer.findings import Finding
 from lab.analyzer.hosts import fqdn
-from lab.analyzer.model import MESH, Config, Route
+from lab.analyzer.model import MESH, Config, Route, selector_key
 from lab.analyzer.resources import Resource
 from lab.analyzer.rulebook import Rule, rule
 
@@ -90,11 +90,22 @@ def _placeholder_for(config: Config, route: Route) -> tuple[str, Resource] | Non
     for ref in route.gateways:
         ns, _, name = ref.partition("/")
         gateway = config.find("Gateway", ns, name)
-        workloads = config.gateway_workloads(gateway) if gateway else []
-        overrides += [envoy.patches_for(config, w).tcp_proxy_cluster for w in workloads]
+        if gateway is not None:
+            overrides += _overrides_of(config, gateway)
     if overrides and all(overrides):
         return overrides[0]
     return None
+
+
+def _overrides_of(config: Config, gateway: Resource) -> list[tuple[str, Resource] | None]:
+    """The tcp_proxy cluster each workload of the Gateway gets from EnvoyFilters, computed once
+    per selector: Gateways that share one share these workloads."""
+    key = ("tcp-overrides", *(f"{k}={v}" for k, v in selector_key(gateway)))
+    known = config.memo.get(key)
+    if known is None:
+        known = [envoy.patches_for(config, w).tcp_proxy_cluster for w in config.gateway_workloads(gateway)]
+        config.memo[key] = known
+    return known
 
 
 @rule("LAB0203", "error", "a gateway route sends to a host with resolution NONE")
