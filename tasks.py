@@ -177,16 +177,20 @@ def analyze(c, path=None, scenario=None, format="table", live=False, name=None, 
         from_="client pod (default pod1)",
         to="URL of the request, e.g. https://en.wikipedia.org/",
         format="text (default) or dot (Graphviz)",
+        expect="exit 1 unless the predicted verdict is this one: egress-gateway, passthrough, direct, "
+        "blackhole or dropped",
     ),
 )
-def explain(c, path=None, scenario=None, from_="pod1", to=None, format="text", name=None, debug=False):
+def explain(
+    c, path=None, scenario=None, from_="pod1", to=None, format="text", expect=None, name=None, debug=False
+):
     """Print the hop-by-hop path a request takes, and the resource that decided each hop."""
     from lab.analyzer.cli import run_explain
 
     def action() -> int:
         if not to:
             raise cli.UsageError("explain needs --to URL", "for example --to https://en.wikipedia.org/")
-        return run_explain(_paths(path), scenario, from_, to, format)
+        return run_explain(_paths(path), scenario, from_, to, format, expect)
 
     cli.run(action, debug)
 
