@@ -77,7 +77,7 @@ _KUBECTL_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-
 # pilot-agent (istio/istio pkg/log) and Envoy as configured by pilot-agent
 # (`--log-format %Y-%m-%dT%T.%fZ\t%l\tenvoy %n %_\t%v`): RFC 3339, a tab, a level, a tab.
 _PROXY_OWN = re.compile(
-    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\t(?:debug|info|warn|warning|error|critical|fatal)\t"
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\t(?:trace|debug|info|warn|warning|error|critical|fatal)\t"
 )
 # Envoy's own default log format, when a proxy runs without pilot-agent's --log-format.
 _ENVOY_OWN = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]\[\d+\]\[\w+\]\[[\w-]+\] ")
