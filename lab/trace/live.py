@@ -35,6 +35,7 @@ class Pod:
     name: str
     ip: str | None
     has_sidecar: bool
+    labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def proxy(self) -> str:
@@ -49,7 +50,11 @@ class Proxies:
 
 def discover(cluster: ClusterLike, namespace: str, pod: str) -> Proxies:
     items = cluster.kubectl_json("get", "pods", "-A").get("items", [])
-    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in items}
+    pods = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]): p
+        for p in items
+        if (p.get("metadata") or {}).get("namespace") and p["metadata"].get("name")
+    }
     client = pods.get((namespace, pod))
     if client is None:
         known = ", ".join(sorted(f"{n}/{p}" for n, p in pods if n == "default")) or "none"
@@ -73,6 +78,7 @@ def _pod(pod: dict[str, Any]) -> Pod:
         meta["name"],
         (pod.get("status") or {}).get("podIP") or None,
         any(c.get("name") == PROXY for c in _containers(pod)),
+        tuple(sorted((meta.get("labels") or {}).items())),
     )
 
 
@@ -97,6 +103,14 @@ def with_remote_ip(command: list[str]) -> list[str]:
             out[index] += mark
             return out
     return [out[0], "-w", mark, *out[1:]]
+
+
+def curl_url(command: tuple[str, ...] | list[str]) -> str:
+    """The URL a curl command requests (the last word with a scheme)."""
+    urls = [word for word in command[1:] if "://" in word]
+    if not urls:
+        raise LabError(f"no URL in {' '.join(command)[:80]!r}", "the path is traced for `curl ... URL`")
+    return urls[-1]
 
 
 def remote_ip(stderr: str) -> tuple[str | None, str]:
