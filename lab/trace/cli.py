@@ -51,7 +51,8 @@ def run_offline(
     client, gateways = offline.read_folder(Path(folder), f"{namespace}/{pod}")
     from lab.trace.verdict import trace
 
-    result = trace(client, gateways, Target.parse(str(to), remote_ip or None))
+    target = offline.saved_target(Path(folder), Target.parse(str(to), remote_ip or None), client.proxy)
+    result = trace(client, gateways, target)
     return report(result, fmt, expect, Progress(_console(fmt)))
 
 
@@ -182,7 +183,7 @@ def _request_and_trace(
     with progress.step("read the access logs since the request began"):
         result, client, gateway_logs = live.settle(cluster, proxies, target)
     folder = lab_dir / "reports" / f"trace-{start:%Y%m%dT%H%M%SZ}"
-    offline.write_folder(folder, [client, *gateway_logs])
+    offline.write_folder(folder, [client, *gateway_logs], target)
     progress.info(f"  logs saved in {folder}/ (`invoke trace --logs` reads them again)")
     return result
 

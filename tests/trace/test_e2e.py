@@ -117,11 +117,13 @@ def test_logs_on_the_evidence_of_a_live_run_gives_the_same_verdict(lab: LabSim) 
     saved = max(reports(lab).glob("trace-*"))
     ip = live["hops"][0]["upstream_host"].rsplit(":", 1)[0]
 
-    offline = trace_json(lab, "--logs", str(saved), "--to", MAIN_PAGE, "--remote-ip", ip)
+    offline = trace_json(lab, "--logs", str(saved), "--to", MAIN_PAGE)
+    (saved / "request.json").unlink()  # the IP curl connected to, saved with the logs
+    with_ip = trace_json(lab, "--logs", str(saved), "--to", MAIN_PAGE, "--remote-ip", ip)
     without_ip = trace_json(lab, "--logs", str(saved), "--to", MAIN_PAGE)
 
-    assert offline["verdict"] == live["verdict"] == "passthrough"
-    assert offline["hops"] == live["hops"]
+    assert offline["verdict"] == with_ip["verdict"] == live["verdict"] == "passthrough"
+    assert offline["hops"] == with_ip["hops"] == live["hops"]
     assert without_ip["verdict"] == "no-evidence", "no SNI on that line: only the IP links it"
 
 
@@ -135,3 +137,10 @@ def test_logs_on_a_scenario_evidence_folder_gives_the_same_verdict_as_the_live_r
 
     assert offline["verdict"] == "egress-gateway"
     assert offline["gateways"][0].startswith("istio-egress/istio-egressgateway-sni-")
+
+    broken = invoke(lab, "scenario", "egress-sni-broken")
+    assert broken.returncode == 0, broken.stdout + broken.stderr
+    [report] = sorted(reports(lab).glob("egress-sni-broken-*"))[-1:]
+    folder = report / "curl-en-wikipedia-org-works"
+    # no SNI on that passthrough line: request.json, saved beside the logs, holds the connected IP
+    assert trace_json(lab, "--logs", str(folder), "--to", MAIN_PAGE)["verdict"] == "passthrough"
