@@ -214,7 +214,7 @@ def scenario(c, scenario=None, all=False, keep=False, junit=None, name=None, deb
         to="URL of the request, e.g. https://en.wikipedia.org/",
         from_="client pod, POD or NAMESPACE/POD (default default/pod1)",
         keep="leave the applied config in place (no cleanup)",
-        expect="exit 1 unless the verdict is this one (egress-gateway, passthrough, direct, blackhole, no-evidence)",
+        expect="exit 1 unless the verdict is this one (egress-gateway, passthrough, direct, blackhole, no-evidence, dropped)",
         format="text (default) or json",
         logs="read saved logs from this folder (NAMESPACE.POD.log files) instead of a lab",
         remote_ip="with --logs: the IP the client connected to, when known",

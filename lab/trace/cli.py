@@ -13,7 +13,6 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from lab import verdicts
 from lab.errors import UsageError
 from lab.progress import Progress
 from lab.trace import applied as config
@@ -21,7 +20,7 @@ from lab.trace import live, offline
 from lab.trace.join import Target
 from lab.trace.predict import predicted_verdict
 from lab.trace.render import trace_json, trace_text
-from lab.trace.verdict import Trace
+from lab.trace.verdict import TRACE_VERDICTS, Trace
 
 FORMATS = ("text", "json")
 DEFAULT_CONTAINER = "netshoot"  # the lab's client pods (manifests/lab/netshoot.yaml)
@@ -34,8 +33,8 @@ def check_flags(to: str | None, fmt: str, expect: str | None) -> None:
         raise UsageError("trace needs --to URL", "for example --to https://en.wikipedia.org/")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
-    if expect and expect not in verdicts.OBSERVED:
-        raise UsageError(f"unknown verdict {expect!r}", f"use one of: {', '.join(verdicts.OBSERVED)}")
+    if expect and expect not in TRACE_VERDICTS:
+        raise UsageError(f"unknown verdict {expect!r}", f"use one of: {', '.join(TRACE_VERDICTS)}")
 
 
 def client_ref(source: str | None) -> tuple[str, str]:
