@@ -6,7 +6,9 @@ leak check found a problem, 2 for bad flags.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,13 @@ from lab.trace.join import Target
 from lab.trace.predict import predicted_verdict
 from lab.trace.render import trace_json, trace_text
 from lab.trace.verdict import TRACE_VERDICTS, Trace
+from lab.waiting import Timeout, wait_until
 
 FORMATS = ("text", "json")
 DEFAULT_CONTAINER = "netshoot"  # the lab's client pods (manifests/lab/netshoot.yaml)
 CURL_SECONDS = 10
 DEPLOYMENT_SECONDS = 180.0
+PUSH_SECONDS = 30.0
 
 
 def check_flags(to: str | None, fmt: str, expect: str | None) -> None:
@@ -80,6 +84,15 @@ def run_live(
             config.apply(cluster, plan, progress)
             _wait_for_deployments(cluster, plan, progress)
         result = _request_and_trace(cluster, namespace, pod, container, target, settings.lab_dir, progress)
+        if plan is not None and predicted and result.verdict != predicted:
+            result = _again_while_pushing(
+                lambda: _request_and_trace(
+                    cluster, namespace, pod, container, target, settings.lab_dir, progress
+                ),
+                result,
+                predicted,
+                progress,
+            )
     finally:
         if plan is not None and keep:
             config.keep(plan, settings.lab_dir / "kept", progress)
@@ -148,6 +161,26 @@ def _wait_for_deployments(cluster: Any, plan: config.Applied, progress: Progress
                     namespace=namespace,
                     timeout=DEPLOYMENT_SECONDS,
                 )
+
+
+def _again_while_pushing(
+    send: Callable[[], Trace], first: Trace, predicted: str, progress: Progress
+) -> Trace:
+    """istiod pushes a new config to the proxies within seconds, not at once: when the first request
+    disagrees with the prediction, send it again for a while; the last observation is the answer."""
+    progress.warn(
+        f"observed {first.verdict}, explain predicts {predicted}: the proxies may not have the new config "
+        f"yet; sending again for up to {PUSH_SECONDS:.0f}s"
+    )
+    latest = [first]
+
+    def attempt() -> bool:
+        latest[0] = send()
+        return latest[0].verdict == predicted
+
+    with contextlib.suppress(Timeout):
+        wait_until(attempt, timeout=PUSH_SECONDS, what="the predicted path", first=2.0, interval=5.0)
+    return latest[0]
 
 
 def _request_and_trace(
