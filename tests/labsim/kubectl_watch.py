@@ -126,7 +126,10 @@ def _since(args: Args) -> float | None:
     if args.get("since-time"):
         stamp = str(args.get("since-time")).replace("Z", "+00:00")
         try:
-            return datetime.fromisoformat(stamp).timestamp()
+            # kubectl sends sinceTime as a metav1.Time query parameter, formatted RFC 3339 in whole
+            # seconds (k8s.io/apimachinery 1.30 pkg/apis/meta/v1/time.go, MarshalQueryParameter):
+            # the fraction never reaches the kubelet, which keeps lines at or after that second.
+            return float(int(datetime.fromisoformat(stamp).timestamp()))
         except ValueError:
             raise KubeError(
                 f'error: invalid argument "{args.get("since-time")}" for "--since-time" flag: parsing time'
@@ -134,6 +137,14 @@ def _since(args: Args) -> float | None:
     if args.get("since"):
         return time.time() - duration(str(args.get("since")), "--since")
     return None
+
+
+def _rfc3339_nano(ts: float) -> str:
+    """The kubelet's --timestamps stamp: Go's time.RFC3339Nano, trailing zeros of the fraction cut
+    (kubernetes 1.30 pkg/kubelet/kuberuntime/logs/logs.go, timeFormatOut)."""
+    whole, micros = divmod(round(ts * 1e6), 1_000_000)  # the simulator's clock keeps microseconds
+    nanos = f"{micros:06d}000".rstrip("0")
+    return iso(whole).replace("Z", f".{nanos}Z" if nanos else "Z")
 
 
 def logs(ctx, cluster: Cluster, args: Args) -> int:
@@ -179,7 +190,7 @@ def logs(ctx, cluster: Cluster, args: Args) -> int:
                 lines = lines[-tail:] if tail else []
             for ts, text in lines:
                 prefix = f"[pod/{pod['metadata']['name']}/{container}] " if args.on("prefix") else ""
-                stamp = iso(ts, fraction=True) + " " if args.on("timestamps") else ""
+                stamp = _rfc3339_nano(ts) + " " if args.on("timestamps") else ""
                 print(f"{prefix}{stamp}{text}")
     return 0
 
