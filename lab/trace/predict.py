@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab import verdicts
 from lab.errors import LabError
 
 
@@ -27,20 +26,6 @@ def predicted_verdict(files: list[Path], registry_only: bool, source: str, url: 
         path = explain(config, source, url)
     except LabError:
         return None
-    return verdict_of(path)
-
-
-def verdict_of(path: object) -> str | None:
-    hops = list(getattr(path, "hops", []))
-    reached = bool(getattr(path, "reached", False))
-    proxies = [h.proxy for h in hops]
-    if "client without sidecar" in proxies:
-        return None
-    if "egress gateway" in proxies:
-        return verdicts.EGRESS_GATEWAY if reached else verdicts.DROPPED
-    clusters = [s.value for h in hops if h.proxy == "client sidecar" for s in h.steps if s.what == "cluster"]
-    if any(c.startswith("BlackHoleCluster") for c in clusters):
-        return verdicts.BLACKHOLE
-    if any(c.startswith("PassthroughCluster") for c in clusters):
-        return verdicts.PASSTHROUGH
-    return verdicts.DIRECT if reached else verdicts.DROPPED
+    if any(hop.proxy == "client without sidecar" for hop in path.hops):
+        return None  # outside the mesh: the trace sees no sidecar line (no-evidence), not a path
+    return path.verdict
