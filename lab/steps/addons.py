@@ -1,16 +1,29 @@
-"""addons: Kiali, Prometheus, Grafana and Jaeger from the pinned release's samples/addons."""
+"""addons: Kiali, Prometheus, Grafana and Jaeger from the pinned release's samples/addons.
+
+Applied file by file: the release's folder also holds loki.yaml (a StatefulSet and three
+Services), which the lab does not promise and a t3.medium node does not need.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 
+from lab.cluster import condition
 from lab.errors import RemoteCommandError
 from lab.steps.base import Step, UpContext
 from lab.steps.istio import available
 
+# samples/addons/<name>.yaml, each with a Deployment of the same name in istio-system.
+ADDONS = ("kiali", "prometheus", "grafana", "jaeger")
+ADDON_TITLES = "Kiali, Prometheus, Grafana and Jaeger"
+NAMESPACE = "istio-system"
+# The 1.23.2 Kiali Deployment (replicas 1, maxUnavailable 1) is Available before its pod runs:
+# only the pod's Ready condition says Kiali answers.
+KIALI_PODS = "app.kubernetes.io/name=kiali"
+
 
 def kiali_node_port(ctx: UpContext) -> int | None:
-    return node_port(ctx.cluster.kubectl_json("get", "service", "kiali", "-n", "istio-system"))
+    return node_port(ctx.cluster.kubectl_json("get", "service", "kiali", "-n", NAMESPACE))
 
 
 def node_port(service: dict) -> int | None:
@@ -28,14 +41,24 @@ def expose_kiali(ctx: UpContext) -> bool:
     return cidr is not None and ipaddress.ip_network(cidr).prefixlen == 32
 
 
+def kiali_ready(pods: dict) -> bool:
+    return any(condition(pod, "Ready") for pod in pods.get("items", []))
+
+
+def addon_files(ctx: UpContext) -> list[str]:
+    return [f"{ctx.cluster.istio_home}/samples/addons/{name}.yaml" for name in ADDONS]
+
+
 class Addons(Step):
     name = "addons"
-    title = "Installing Kiali, Prometheus, Grafana and Jaeger"
+    title = f"Installing {ADDON_TITLES}"
 
     def done(self, ctx: UpContext) -> bool:
         try:
-            deployments = ctx.cluster.kubectl_json("get", "deployments", "-n", "istio-system")
-            if "kiali" not in available(deployments, ("kiali",)):
+            deployments = ctx.cluster.kubectl_json("get", "deployments", "-n", NAMESPACE)
+            if available(deployments, ADDONS) != set(ADDONS):
+                return False
+            if not kiali_ready(ctx.cluster.kubectl_json("get", "pods", "-n", NAMESPACE, "-l", KIALI_PODS)):
                 return False
             port = kiali_node_port(ctx)
         except RemoteCommandError:
@@ -44,13 +67,29 @@ class Addons(Step):
         return port is not None or not expose_kiali(ctx)
 
     def run(self, ctx: UpContext) -> None:
+        self.apply(ctx)
+        self.wait(ctx)
+
+    def apply(self, ctx: UpContext) -> None:
+        files = [arg for path in addon_files(ctx) for arg in ("-f", path)]
+        ctx.cluster.kubectl("apply", *files, timeout=300)
+        ctx.detail(f"applied samples/addons/{{{','.join(ADDONS)}}}.yaml (not loki.yaml)")
+
+    def wait(self, ctx: UpContext) -> None:
         cluster = ctx.cluster
-        cluster.kubectl("apply", "-f", f"{cluster.istio_home}/samples/addons", timeout=300)
-        ctx.note("waiting for Kiali to be Available")
+        ctx.note("waiting for the Kiali pod to be Ready")
         cluster.wait(
-            "deployment/kiali",
+            "pod",
+            condition="Ready",
+            namespace=NAMESPACE,
+            selector=KIALI_PODS,
+            timeout=ctx.settings.ready_timeout,
+        )
+        ctx.note("waiting for Prometheus, Grafana and Jaeger to be Available")
+        cluster.wait(
+            *(f"deployment/{name}" for name in ADDONS if name != "kiali"),
             condition="Available",
-            namespace="istio-system",
+            namespace=NAMESPACE,
             timeout=ctx.settings.ready_timeout,
         )
         if not expose_kiali(ctx):
@@ -59,9 +98,7 @@ class Addons(Step):
             )
             return
         # A NodePort, reachable only from the SSH CIDR (security group), besides `invoke kiali`.
-        cluster.kubectl(
-            "patch", "service", "kiali", "-n", "istio-system", "-p", '{"spec":{"type":"NodePort"}}'
-        )
+        cluster.kubectl("patch", "service", "kiali", "-n", NAMESPACE, "-p", '{"spec":{"type":"NodePort"}}')
         port = kiali_node_port(ctx)
         ctx.lab.state.facts["kiali_node_port"] = port
         ctx.detail(f"Kiali: http://{ctx.lab.state.nodes['k3s-s'].public_ip}:{port}/ or `invoke kiali`")

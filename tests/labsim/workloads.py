@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import zlib
 from typing import TYPE_CHECKING
@@ -373,12 +374,42 @@ def render_pod(state: State, pod: dict) -> dict:
     return view
 
 
+def _scaled(value: object, total: int, round_up: bool) -> int:
+    """An int-or-percent against `total`, as apimachinery's GetScaledValueFromIntOrPercent."""
+    if isinstance(value, str) and value.endswith("%"):
+        scaled = int(value[:-1]) * total / 100
+        return math.ceil(scaled) if round_up else math.floor(scaled)
+    return int(value)  # type: ignore[arg-type]
+
+
+def max_unavailable(spec: dict, replicas: int) -> int:
+    """How many pods a Deployment may lack and still be Available.
+
+    Kubernetes' deployment controller (kubernetes/kubernetes v1.30, pkg/controller/deployment/
+    sync.go `calculateStatus`) sets Available when availableReplicas >= replicas - MaxUnavailable;
+    `MaxUnavailable` (pkg/controller/deployment/util/deployment_util.go) is 0 unless the strategy
+    is RollingUpdate, resolves maxSurge rounding up and maxUnavailable rounding down (defaults 25%
+    each), makes it 1 when both come out 0, and caps it at replicas. So a 1-replica Deployment
+    with the default strategy needs its pod Ready, but Istio 1.23.2's samples/addons/kiali.yaml
+    (`rollingUpdate: {maxSurge: 1, maxUnavailable: 1}`) is Available with no pod Ready at all.
+    """
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate" or replicas == 0:
+        return 0
+    rolling = strategy.get("rollingUpdate") or {}
+    surge = _scaled(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+    unavailable = _scaled(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return min(unavailable, replicas)
+
+
 def render_deployment(state: State, dep: dict) -> dict:
     view = copy.deepcopy(dep)
     pods = owned_pods(state, key_of(dep))
     ready = sum(pod_ready(state, p) for p in pods)
     wanted = int(dep["spec"].get("replicas", 1))
-    available = ready >= wanted
+    available = ready >= wanted - max_unavailable(dep["spec"], wanted)
     view["status"] = {
         "observedGeneration": dep["metadata"].get("generation", 1),
         "replicas": len(pods),
