@@ -43,6 +43,7 @@ class Settings:
     ssh_user: str = "ubuntu"
     ssh_timeout: float = 600.0
     ready_timeout: float = 300.0
+    boot_timeout: float = 0.0  # cloud-init's deadline per node; 0: derived from its user data
     home: Path = field(default_factory=lambda: Path(".lab"))
     # The settings the user gave (flag, environment or lab.yaml), as opposed to defaults.
     explicit: frozenset[str] = field(default_factory=frozenset, metadata={"internal": True})

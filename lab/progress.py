@@ -40,6 +40,9 @@ class StepHandle:
         """A detail worth keeping on screen."""
         self.progress.console.print(f"  {text}", highlight=False)
 
+    def warn(self, text: str) -> None:
+        self.progress.warn(text)
+
     def skip(self, reason: str = "already done") -> None:
         self.outcome = reason
 

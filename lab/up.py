@@ -105,6 +105,8 @@ def _summary(ctx: UpContext, seconds: float) -> None:
     out.info(f"\nLab '{state.name}' is ready in {seconds:.0f}s.")
     for name, record in state.steps.items():
         out.info(f"  {name:<12} {record.seconds:>7.1f}s")
+    for warning in ctx.warnings:
+        out.warn(warning)
     server = state.nodes.get("k3s-s")
     port = state.facts.get("kiali_node_port")
     if server and port:

@@ -27,6 +27,7 @@ class UpContext:
     _nodes: dict[str, Node] = field(default_factory=dict)
     # What a step's `done` check read, so that its `run` need not ask the cluster again.
     seen: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @cached_property
     def cloud(self) -> Cloud:
@@ -52,6 +53,12 @@ class UpContext:
     def detail(self, text: str) -> None:
         if self.handle is not None:
             self.handle.detail(text)
+
+    def warn(self, text: str) -> None:
+        """Worth the user's attention but not a failure: shown now and again in the summary."""
+        self.warnings.append(text)
+        if self.handle is not None:
+            self.handle.warn(text)
 
     def close(self) -> None:
         for node in self._nodes.values():

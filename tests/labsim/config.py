@@ -42,6 +42,7 @@ class Faults:
     cloud_init_fail: list[str] = field(default_factory=list)  # nodes
     kubectl_transient: int = 0  # first N `kubectl get nodes` are refused
     istiod_never_ready: bool = False
+    cloud_init_degraded: list[str] = field(default_factory=list)  # nodes: done, recoverable errors
 
 
 @dataclass
