@@ -52,3 +52,40 @@ def test_max_unavailable_follows_the_deployment_controller() -> None:
     assert workloads.max_unavailable(rolling("50%", "50%"), 3) == 1
     assert workloads.max_unavailable(rolling(1, 5), 2) == 2, "capped at replicas"
     assert workloads.max_unavailable({"strategy": {"type": "Recreate"}}, 3) == 0
+
+
+def _pod(name: str, node: str, *images: str) -> dict:
+    containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"nodeName": node, "containers": containers},
+    }
+
+
+def test_a_pod_waits_for_its_images_on_its_own_node_only(tmp_path: Path) -> None:
+    state = _state(tmp_path)
+    state.config.delays.image_pull = 10.0  # seconds per 100 MB
+    netshoot = "nicolaka/netshoot:v0.13"
+    ready_at = workloads.pull(state, "k3s-w1", netshoot)
+    assert ready_at == state.now + 19.0, "190 MB at 10 s per 100 MB"
+    assert workloads.pull(state, "k3s-w1", "docker.io/nicolaka/netshoot:v0.13") == ready_at, "the same pull"
+    workloads.create_pod(state, _pod("there", "k3s-w1", netshoot), 5.0, None, pulls=True)
+    workloads.create_pod(state, _pod("elsewhere", "k3s-w2", netshoot), 5.0, None, pulls=True)
+    there, elsewhere = (
+        state.meta(state.get("Pod", "default", n))["ready_at"] for n in ("there", "elsewhere")
+    )
+    assert there == ready_at + 5.0
+    assert elsewhere == state.now + 19.0 + 5.0
+    state.now += 30
+    workloads.create_pod(state, _pod("later", "k3s-w1", netshoot), 5.0, None, pulls=True)
+    assert state.meta(state.get("Pod", "default", "later"))["ready_at"] == state.now + 5.0, (
+        "no pull: it is there"
+    )
+
+
+def test_image_names_normalize_as_containerd_does() -> None:
+    assert workloads.normalize_image("nicolaka/netshoot:v0.13") == "docker.io/nicolaka/netshoot:v0.13"
+    assert workloads.normalize_image("busybox") == "docker.io/library/busybox:latest"
+    assert workloads.normalize_image("quay.io/kiali/kiali:v1.87") == "quay.io/kiali/kiali:v1.87"

@@ -12,6 +12,7 @@ from lab.cluster import condition
 from lab.errors import RemoteCommandError
 from lab.steps.base import Step, UpContext
 from lab.steps.istio import available
+from lab.waiting import wait_until
 
 # samples/addons/<name>.yaml, each with a Deployment of the same name in istio-system.
 ADDONS = ("kiali", "prometheus", "grafana", "jaeger")
@@ -67,8 +68,29 @@ class Addons(Step):
         return port is not None or not expose_kiali(ctx)
 
     def run(self, ctx: UpContext) -> None:
+        # istioctl install creates istio-system first: apply then, not after Istio is ready
+        # (nothing in the add-ons needs istiod), and let the pods start while Istio's do.
+        self.await_namespace(ctx)
         self.apply(ctx)
         self.wait(ctx)
+
+    def await_namespace(self, ctx: UpContext) -> None:
+        def exists() -> bool | None:
+            ctx.check_not_failed("istio")
+            found = ctx.cluster.kubectl("get", "namespace", NAMESPACE, "-o", "name", check=False)
+            return True if found.ok else None
+
+        if exists():
+            return
+        assert ctx.handle is not None
+        with ctx.handle.blocked_on(f"the {NAMESPACE} namespace (step 'istio' creates it)"):
+            wait_until(
+                exists,
+                timeout=ctx.settings.ready_timeout,
+                what=f"namespace {NAMESPACE}",
+                interval=0.5,
+                hint="see the istio step's output",
+            )
 
     def apply(self, ctx: UpContext) -> None:
         files = [arg for path in addon_files(ctx) for arg in ("-f", path)]

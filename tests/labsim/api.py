@@ -91,9 +91,9 @@ def create(state: State, doc: dict) -> None:
     if kind == "Namespace":
         state.put(workloads.namespace_object(doc["metadata"]["name"], doc["metadata"].get("labels")))
     elif kind == "Deployment":
-        workloads.create_deployment(state, doc, state.config.delays.pod_ready)
+        workloads.create_deployment(state, doc, state.config.delays.pod_ready, pulls=True)
     elif kind == "Pod":
-        workloads.create_pod(state, doc, state.config.delays.pod_ready, None)
+        workloads.create_pod(state, doc, state.config.delays.pod_ready, None, pulls=True)
     else:
         if kind == "Service":
             workloads.allocate_service(state, doc, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -225,6 +226,63 @@ def _finish_log(ctx, booted_at: float, done_at: float) -> None:
             file.write(finished_line(booted_at, done_at))
 
 
+# crictl as k3s ships it (k3s's install.sh links /usr/local/bin/crictl to k3s, which runs
+# kubernetes-sigs/cri-tools against its own containerd socket). `pull` prints
+# "Image is up to date for <image id>" when the image is in the store (cri-tools v1.30,
+# cmd/crictl/image.go `pullImage`); without root the socket is refused.
+CONTAINERD = "/run/k3s/containerd/containerd.sock"
+
+
+def crictl(ctx, args: list[str]) -> int:
+    import hashlib
+
+    from .cluster import Cluster
+    from .workloads import normalize_image, pull
+
+    info = ctx.layout.instance(ctx.node)
+    running = (
+        info is not None
+        and ctx.node in CLUSTER_NODES
+        and not cloud_init_failed(ctx.config, ctx.node)
+        and time.time() >= info["booted_at"] + ctx.config.delays.cloud_init
+    )
+    if not running or os.environ.get("LABSIM_SUDO") != "1":
+        reason = "no such file or directory" if not running else "permission denied"
+        print(
+            f'FATA[0000] validate service connection: validate CRI v1 image API for endpoint "unix://{CONTAINERD}": '
+            f'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: '
+            f'dial unix {CONTAINERD}: connect: {reason}"',
+            file=sys.stderr,
+        )
+        return 1
+    if len(args) != 2 or args[0] != "pull":
+        print("crictl (simulated): only `crictl pull IMAGE`", file=sys.stderr)
+        return 1
+    image = normalize_image(args[1])
+    if ctx.node in ctx.config.faults.pull_rate_limited and image.startswith("docker.io/"):
+        # what containerd reports when Docker Hub refuses an anonymous pull (HTTP 429)
+        repository = image.removeprefix("docker.io/").rsplit(":", 1)[0]
+        print(
+            f'E1201 12:00:00.000000    4242 remote_image.go:180] "PullImage from image service failed" '
+            f'err="rpc error: code = Unknown desc = failed to pull and unpack image \\"{image}\\": failed to '
+            f"copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/"
+            f"{repository}/manifests/sha256:0f3c: 429 Too Many Requests - Server message: toomanyrequests: "
+            f'You have reached your pull rate limit."',
+            file=sys.stderr,
+        )
+        print(
+            f'FATA[0002] pulling image: failed to pull and unpack image "{image}": 429 Too Many Requests',
+            file=sys.stderr,
+        )
+        return 1
+    with Cluster(ctx.layout, ctx.config).edit() as state:
+        ready_at = pull(state, ctx.node, image)
+    while (left := ready_at - time.time()) > 0:
+        time.sleep(min(left, 0.25))
+    print(f"Image is up to date for sha256:{hashlib.sha256(image.encode()).hexdigest()}")
+    return 0
+
+
 def sudo(ctx, args: list[str]) -> int:
     while args and args[0].startswith("-"):
         flag, args = args[0], args[1:]
@@ -236,7 +294,7 @@ def sudo(ctx, args: list[str]) -> int:
     root = ctx.layout.node_root(ctx.node)
     mapped = [str(root) + arg if arg.startswith(PRIVATE_PREFIXES) else arg for arg in args]
     try:
-        return subprocess.run(mapped).returncode
+        return subprocess.run(mapped, env={**os.environ, "LABSIM_SUDO": "1"}).returncode
     except FileNotFoundError:
         print(f"sudo: {args[0]}: command not found", file=sys.stderr)
         return 1
