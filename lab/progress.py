@@ -1,8 +1,8 @@
 """Progress display: one line per step with ✓/✗ and its time, in the manner of `kind create cluster`.
 
 Steps may overlap. On a terminal one spinner line says what every running step is doing now;
-elsewhere (CI, pipes) each line is printed whole, under one lock, so lines never interleave,
-and a detail names its step when more than one runs.
+elsewhere (CI, pipes) each note is a line too. Every line is printed whole, under one lock, so
+lines never interleave, and a detail names its step when more than one runs.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class Progress:
 
     def _line(self, handle: StepHandle | None, text: str) -> None:
         with self._lock:
-            if handle is not None and not self.spinner and len(self._active) > 1:
+            if handle is not None and len(self._active) > 1:
                 text = f"{text}  [{handle.title}]"
             self._print(text)
 

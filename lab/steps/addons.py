@@ -56,14 +56,22 @@ class Addons(Step):
 
     def done(self, ctx: UpContext) -> bool:
         try:
-            deployments = ctx.cluster.kubectl_json("get", "deployments", "-n", NAMESPACE)
-            if available(deployments, ADDONS) != set(ADDONS):
-                return False
-            if not kiali_ready(ctx.cluster.kubectl_json("get", "pods", "-n", NAMESPACE, "-l", KIALI_PODS)):
-                return False
-            port = kiali_node_port(ctx)
+            # one read of the three kinds: a second `up` asks this on a ready lab
+            items = ctx.cluster.kubectl_json("get", "deployments,pods,services", "-n", NAMESPACE).get(
+                "items", []
+            )
         except RemoteCommandError:
             return False
+        of = lambda kind: [i for i in items if i.get("kind") == kind]  # noqa: E731
+        if available({"items": of("Deployment")}, ADDONS) != set(ADDONS):
+            return False
+        kiali = [
+            p for p in of("Pod") if p["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "kiali"
+        ]
+        service = next((s for s in of("Service") if s["metadata"]["name"] == "kiali"), None)
+        if not kiali_ready({"items": kiali}) or service is None:
+            return False
+        port = node_port(service)
         ctx.lab.state.facts["kiali_node_port"] = port
         return port is not None or not expose_kiali(ctx)
 
