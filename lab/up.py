@@ -27,8 +27,9 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
     progress.info(f"Lab '{settings.name}' in {settings.region} (stack {settings.stack_name})")
     started = time.monotonic()
     steps = STEPS[: STEP_NAMES.index(until) + 1] if until else STEPS
+    pipeline = Pipeline(ctx, steps)
     try:
-        Pipeline(ctx, steps).run()
+        pipeline.run()
         if until:
             progress.info(f"Stopped after '{until}' as asked; `invoke up` continues from here.")
             return lab
@@ -37,7 +38,7 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
         raise
     finally:
         ctx.close()
-    _summary(ctx, time.monotonic() - started)
+    _summary(ctx, time.monotonic() - started, pipeline.times)
     return lab
 
 
@@ -85,6 +86,8 @@ class Pipeline:
         self.save_lock = threading.Lock()
         self.failure: BaseException | None = None
         self.failed_step = ""
+        # this run's own time of each step that ran or was found done
+        self.times: dict[str, tuple[float, bool]] = {}
 
     def run(self) -> None:
         waiting.STOP.clear()  # a previous in-process run may have set it
@@ -143,9 +146,11 @@ class Pipeline:
                     handle.skip()
                     previous = lab.state.steps.get(step.name)
                     self._record(step, True, previous.seconds if previous else handle.own)
+                    self.times[step.name] = (handle.own, True)
                 else:
                     step.run(ctx)
                     self._record(step, True, handle.own)
+                    self.times[step.name] = (handle.own, False)
             except Stopped:
                 self._record(step, False, handle.own)
                 raise
@@ -174,15 +179,15 @@ class Pipeline:
                 lab.save()
 
 
-def _summary(ctx: UpContext, seconds: float) -> None:
+def _summary(ctx: UpContext, seconds: float, times: dict[str, tuple[float, bool]]) -> None:
     state, out = ctx.lab.state, ctx.progress
-    own = sum(record.seconds for record in state.steps.values())
+    own = sum(t for t, _ in times.values())
     out.info(
-        f"\nLab '{state.name}' is ready in {seconds:.0f}s of wall time (the steps' own times below add up "
-        f"to {own:.0f}s: some ran side by side)."
+        f"\nLab '{state.name}' is ready in {seconds:.1f}s of wall time (the steps' own times below add up "
+        f"to {own:.1f}s: some ran side by side)."
     )
-    for name, record in state.steps.items():
-        out.info(f"  {name:<12} {record.seconds:>7.1f}s")
+    for name, (took, skipped) in times.items():
+        out.info(f"  {name:<12} {took:>7.1f}s" + ("  (done before)" if skipped else ""))
     for warning in ctx.warnings:
         out.warn(warning)
     server = state.nodes.get("k3s-s")
