@@ -45,6 +45,7 @@ class Settings:
     ready_timeout: float = 300.0
     # The lab's lifetime (90m, 4h, 2d or none); lab/deadline.py parses and checks it.
     ttl: str = "6h"
+    boot_timeout: float = 0.0  # cloud-init's deadline per node; 0: derived from its user data
     home: Path = field(default_factory=lambda: Path(".lab"))
     # The settings the user gave (flag, environment or lab.yaml), as opposed to defaults.
     explicit: frozenset[str] = field(default_factory=frozenset, metadata={"internal": True})

@@ -14,6 +14,7 @@ from lab.lab import NODE_NAMES
 from lab.pricing import PRICES_AS_OF, Cost, hourly_cost
 from lab.progress import Progress
 from lab.state import load_state
+from lab.steps.addons import ADDON_TITLES
 from lab.template import TEMPLATE, check_instance_type, load_template
 
 
@@ -112,6 +113,7 @@ def plan(settings: Settings, progress: Progress | None = None) -> None:
         f"Versions: k3s {settings.k3s_version}, Istio {settings.istio_version} (demo profile), "
         f"netshoot {settings.netshoot_image}"
     )
+    out.info(f"Add-ons: {ADDON_TITLES} from Istio's samples/addons (not Loki, which the folder also holds)")
     out.info(f"SSH and NodePorts open to: {settings.ssh_cidr or 'your public IP /32 (detected by up)'}")
     out.info(_cost_line(hourly_cost(settings.region, settings.instance_type), settings.instance_type, None))
     out.info(expiry.plan_line(settings))

@@ -70,6 +70,8 @@ class Istio(Step):
         return available(deployments, ISTIO_DEPLOYMENTS) == set(ISTIO_DEPLOYMENTS)
 
     def run(self, ctx: UpContext) -> None:
+        # Started with cloud-init so that its check overlaps the nodes' wait; installs only on Ready nodes.
+        ctx.wait_for("nodes-ready")
         cluster = ctx.cluster
         deployments = ctx.seen.get(self.name) or self._deployments(ctx)
         present = {i["metadata"]["name"] for i in deployments.get("items", [])}
@@ -86,6 +88,7 @@ class Istio(Step):
                 f"--readiness-timeout={timeout}s",
                 timeout=timeout + 120,
             )
+            return  # it waited for them itself
         ctx.note("waiting for istiod and both gateways to be Available")
         cluster.wait(
             *(f"deployment/{d}" for d in ISTIO_DEPLOYMENTS),

@@ -104,9 +104,9 @@ def create(state: State, doc: dict) -> None:
         namespace["metadata"]["annotations"] = doc["metadata"].get("annotations") or {}
         state.put(namespace)
     elif kind == "Deployment":
-        workloads.create_deployment(state, doc, state.config.delays.pod_ready)
+        workloads.create_deployment(state, doc, state.config.delays.pod_ready, pulls=True)
     elif kind == "Pod":
-        workloads.create_pod(state, doc, state.config.delays.pod_ready, None)
+        workloads.create_pod(state, doc, state.config.delays.pod_ready, None, pulls=True)
     else:
         if kind == "Service":
             workloads.allocate_service(state, doc, None)

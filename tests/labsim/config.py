@@ -32,7 +32,8 @@ class Delays:
     cloud_init: float = 0.5  # boot -> `cloud-init status` done
     node_ready: float = 0.5  # cloud-init done -> Kubernetes node Ready
     istio_ready: float = 0.5  # istioctl install -> istiod and gateways Available
-    pod_ready: float = 0.3  # pod created -> Ready
+    pod_ready: float = 0.3  # pod created, its images on the node -> Ready
+    image_pull: float = 0.0  # seconds per 100 MB of (compressed) image pulled on a node
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Faults:
     cloud_init_fail: list[str] = field(default_factory=list)  # nodes
     kubectl_transient: int = 0  # first N `kubectl get nodes` are refused
     istiod_never_ready: bool = False
+    cloud_init_degraded: list[str] = field(default_factory=list)  # nodes: done, recoverable errors
+    pull_rate_limited: list[str] = field(default_factory=list)  # nodes Docker Hub answers 429
 
 
 @dataclass

@@ -58,9 +58,12 @@ class LabSim:
         node_ready_delay: float = 0.5,
         istio_ready_delay: float = 0.5,
         pod_ready_delay: float = 0.3,
+        image_pull_delay: float = 0.0,
         sshd_late: Mapping[str, float] | Iterable[str] | str | None = None,
         sshd_restart_on: str | None = None,
         cloud_init_fail: Iterable[str] | str | None = None,
+        cloud_init_degraded: Iterable[str] | str | None = None,
+        pull_rate_limited: Iterable[str] | str | None = None,
         kubectl_transient: int = 0,
         istiod_never_ready: bool = False,
         istioctl_readiness_timeout: float = 5.0,
@@ -79,9 +82,26 @@ class LabSim:
         failing = [cloud_init_fail] if isinstance(cloud_init_fail, str) else cloud_init_fail
         self.config = SimConfig(
             egress=egress,
-            delays=Delays(boot_delay, cloud_init_delay, node_ready_delay, istio_ready_delay, pod_ready_delay),
+            delays=Delays(
+                boot_delay,
+                cloud_init_delay,
+                node_ready_delay,
+                istio_ready_delay,
+                pod_ready_delay,
+                image_pull_delay,
+            ),
             faults=Faults(
-                _late(sshd_late), sshd_restart_on, list(failing or []), kubectl_transient, istiod_never_ready
+                _late(sshd_late),
+                sshd_restart_on,
+                list(failing or []),
+                kubectl_transient,
+                istiod_never_ready,
+                cloud_init_degraded=[cloud_init_degraded]
+                if isinstance(cloud_init_degraded, str)
+                else list(cloud_init_degraded or []),
+                pull_rate_limited=[pull_rate_limited]
+                if isinstance(pull_rate_limited, str)
+                else list(pull_rate_limited or []),
             ),
             istioctl_readiness_timeout=istioctl_readiness_timeout,
         )

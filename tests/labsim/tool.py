@@ -24,6 +24,7 @@ TOOLS = {
     "sudo": ("node_tools", "sudo"),
     "journalctl": ("node_tools", "journalctl"),
     "curl": ("release", "curl"),
+    "crictl": ("node_tools", "crictl"),
 }
 RECORDED_ENV = ("KUBECONFIG", "LABSIM_ISTIO_VERSION")
 
