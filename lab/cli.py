@@ -6,7 +6,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 from invoke.parser import Argument
@@ -15,16 +15,28 @@ from invoke.tasks import Task
 from lab.config import Settings, load_settings
 from lab.errors import LabError, UsageError  # noqa: F401 - UsageError is used by tasks.py
 
+T = TypeVar("T")
+
 
 def settings_from(**flags: Any) -> Settings:
-    return load_settings(flags)
+    """The settings, checked inside the same one-line error boundary as the command itself."""
+    return boundary(lambda: load_settings(flags), "--debug" in sys.argv)
 
 
 def run(action: Callable[[], int | None], debug: bool = False) -> None:
     """Run a command; turn expected failures into one line and an exit code (a traceback with --debug)."""
+    code = boundary(action, debug) or 0
+    if code:
+        sys.stdout.flush()
+        raise Exit(code=code)
+
+
+def boundary(action: Callable[[], T], debug: bool = False) -> T:
+    """Call `action`; a LabError becomes `error: what → fix` and its exit code, anything else
+    one line asking for a report. `--debug` (or LAB_DEBUG=1) adds the traceback."""
     debug = debug or os.environ.get("LAB_DEBUG", "") not in ("", "0")
     try:
-        code = action() or 0
+        return action()
     except LabError as error:
         if debug:
             traceback.print_exc()
@@ -43,9 +55,6 @@ def run(action: Callable[[], int | None], debug: bool = False) -> None:
             "and please report it",
             code=1,
         ) from None
-    if code:
-        sys.stdout.flush()
-        raise Exit(code=code)
 
 
 class _PositionalOr(Argument):
