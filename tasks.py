@@ -98,24 +98,27 @@ def plan(c, name=None, region=None, profile=None, instance_type=None, debug=Fals
 
 @task(help=_local_help(node="node name: k3s-s, k3s-w1, k3s-w2 or testpc"))
 def ssh(c, node="k3s-s", name=None, debug=False):
-    """Open a shell on a node (default k3s-s) with the lab's pinned host keys."""
+    """Open a shell on a node (default k3s-s), or run a command there: `invoke ssh --node k3s-w1 -- hostname`."""
     settings = cli.settings_from(name=name)
-    cli.run(lambda: access.ssh(settings, node), debug)
+    cli.run(lambda: access.ssh(settings, node, _remainder()), debug)
 
 
 @task(help=_local_help())
 def kubectl(c, name=None, debug=False):
-    """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`."""
+    """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`; stdin and local -f files go along."""
     args = _remainder() or ["get", "pods", "-A"]
     settings = cli.settings_from(name=name)
     cli.run(lambda: access.kubectl(settings, args), debug)
 
 
-@task(help=_local_help(port="local port of the tunnel (default 20001)"))
-def kiali(c, name=None, port=20001, debug=False):
+@task(help=_local_help(port="local port of the tunnel (default 20001; 0 picks a free one)"))
+def kiali(c, name=None, port="20001", debug=False):
     """Open an SSH tunnel to Kiali on localhost:20001 until Ctrl-C."""
+    from lab.tunnel import parse_port
+
+    local_port = cli.boundary(lambda: parse_port(port), debug)  # before any work
     settings = cli.settings_from(name=name)
-    cli.run(lambda: access.kiali(settings, int(port)), debug)
+    cli.run(lambda: access.kiali(settings, local_port), debug)
 
 
 @task(help=_local_help())
