@@ -191,18 +191,28 @@ def scenarios(c, name=None, debug=False):
 
 
 @task(
-    klass=cli.positional_or("all"),
-    positional=["scenario"],
+    klass=cli.positional_or("all", second_after="new"),
+    positional=["scenario", "new_name"],
     help=_local_help(
-        scenario="scenario name (see `invoke scenarios`)",
+        scenario="scenario name (see `invoke scenarios`), a scenario file's path, or `new`",
+        new_name="after `new`: the name of the scenario to write in the current folder",
+        from_="with `new`: the scenario (name or path) to start from (default egress-gateway-http)",
         all="run every scenario in order",
         keep="leave the applied config in place for inspection (no cleanup)",
         junit="write JUnit XML to this file, one testcase per assertion",
     ),
 )
-def scenario(c, scenario=None, all=False, keep=False, junit=None, name=None, debug=False):
-    """Run a scenario: apply, assert on curl and on the path's evidence, clean up."""
-    from lab.scenario.cli import run_scenarios
+def scenario(
+    c, scenario=None, new_name=None, from_=None, all=False, keep=False, junit=None, name=None, debug=False
+):
+    """Run a scenario: apply, assert on curl and on the path's evidence, clean up.
 
+    `invoke scenario PATH` runs a scenario file of your own; `invoke scenario new NAME [--from X]`
+    writes one (docs/scenarios.md describes the format)."""
+    from lab.scenario.cli import run_new, run_scenarios
+
+    if scenario == "new":
+        cli.run(lambda: run_new(new_name or "", from_), debug)
+        return
     settings = cli.settings_from(name=name)
     cli.run(lambda: run_scenarios(settings, [scenario] if scenario else [], all, keep, junit), debug)

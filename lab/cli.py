@@ -73,18 +73,40 @@ class _PositionalOr(Argument):
         self.set_value(arg, cast=True)
 
 
-def positional_or(flag: str) -> type[Task]:
+class _SecondWord(Argument):
+    """A second positional taken only after a given first word (`invoke scenario new NAME`)."""
+
+    first: Argument | None = None
+    word = ""
+
+    @property
+    def value(self) -> Any:
+        if self._value is None and self.first is not None and self.first.value != self.word:
+            return ""  # not asked for: neither missing nor swallowing the next task's name
+        return self._value if self._value is not None else self.default
+
+    @value.setter
+    def value(self, arg: str) -> None:
+        self.set_value(arg, cast=True)
+
+
+def positional_or(flag: str, second_after: str | None = None) -> type[Task]:
     """A Task class whose positional may be left out when `--<flag>` is given:
-    `invoke scenario NAME` or `invoke scenario --all`; `invoke analyze PATH` or `--scenario NAME`."""
+    `invoke scenario NAME` or `invoke scenario --all`; `invoke analyze PATH` or `--scenario NAME`.
+    With `second_after`, a second positional follows only that first word (`scenario new NAME`)."""
 
     class PositionalOrTask(Task):
         def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
             arguments = super().get_arguments(ignore_unknown_help=ignore_unknown_help)
             instead = next(a for a in arguments if a.name == flag)
-            for argument in arguments:
-                if argument.positional:
-                    argument.__class__ = _PositionalOr
-                    argument.instead = instead
+            positionals = [a for a in arguments if a.positional]
+            for argument in positionals[:1] if second_after else positionals:
+                argument.__class__ = _PositionalOr
+                argument.instead = instead
+            if second_after:
+                for argument in positionals[1:]:
+                    argument.__class__ = _SecondWord
+                    argument.first, argument.word = positionals[0], second_after
             return arguments
 
     return PositionalOrTask
