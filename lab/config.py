@@ -129,6 +129,10 @@ PORT = integer(1, 65535, "a port number from 1 to 65535, e.g. 22")
 KINDS_BY_TYPE = {"str": TEXT, "bool": BOOLEAN, "int": integer(0, 2**31, "a whole number"), "float": SECONDS}
 
 
+# A duration such as `30m`, `6h`, `2d` or `1h30m`, or `none`: kept as text for its user to read.
+DURATION = text("a duration such as 30m, 6h or 2d, or none", r"(?i:none|(\d+[smhd])+)")
+
+
 def setting(default: Any, kind: Kind, **options: Any) -> Any:
     """A Settings field with its kind (a plain field gets one from its type)."""
     return field(default=default, metadata={"kind": kind}, **options)

@@ -32,7 +32,8 @@ from pathlib import Path
 from .config import STACK_TAG, TOOLS_DIR, Layout, Layouts, SimConfig
 from .node_tools import DEFAULT_K3S, write_boot_files
 
-SSHD = "/usr/sbin/sshd"
+# LABSIM_SSHD: another sshd binary (and the way the tests show what happens without one).
+SSHD = os.environ.get("LABSIM_SSHD", "/usr/sbin/sshd")
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 POLL_AWS = 0.15  # seconds between looks at moto
 TICK = 0.05
