@@ -134,6 +134,7 @@ class Engine:
                 codes = ", ".join(sorted({f.code for f in blocking}))
                 # A lesson may be meant to fail: say how to run it anyway.
                 lesson = f"if the lesson is meant to show this, list them under expectedFindings: [{codes}]"
+                handle.detail(escape(f"{lesson} (docs/scenarios.md)"))
                 result.error(
                     "pre-flight analysis",
                     f"the analyzer found errors: {message} ({lesson}; docs/scenarios.md)",

@@ -240,6 +240,13 @@ class LabSim:
         assert self.watcher is not None, "start the simulator first"
         self.watcher.rotate_host_key(node, stack)
 
+    def restart_sshd(self, node: str, stack: str | None = None) -> None:
+        """Drop the node's sshd and every session, back 0.3 s later with the same host key (as
+        the `sshd_restart_on` fault does, through the same request)."""
+        requests = self.lab(stack).requests_dir
+        requests.mkdir(parents=True, exist_ok=True)
+        (requests / f"restart-{node}").touch()
+
     def check(self) -> None:
         """Raise if the watcher hit an error (for example an sshd that would not start)."""
         if self.watcher and self.watcher.errors:

@@ -147,7 +147,9 @@ def test_the_issues_examples_are_one_line_as_real_processes(tmp_path: Path) -> N
             env[key] = value
         command = [sys.executable, "-m", "invoke", "up" if flags else "plan", *flags]
         started.append(
-            subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
         )
     for process, (_, _, _, expected) in zip(started, EXAMPLES, strict=True):
         out, err = process.communicate(timeout=60)
