@@ -66,16 +66,29 @@ def holder(port: int) -> str:
             if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
                 inodes.add(f"socket:[{fields[9]}]")
     for pid in (p for p in os.listdir("/proc") if p.isdigit()) if inodes else ():
-        try:
-            links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-            if links & inodes:
-                command = (
-                    Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
-                return f"process {pid} ({command.strip()[:60]})"
-        except OSError:  # gone, or another user's
-            continue
+        if _links(pid) & inodes:
+            try:
+                raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                raw = b""
+            command = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+            return f"process {pid} ({command[:60]})" if command else f"process {pid}"
     return f"another process (`ss -ltnp 'sport = :{port}'` shows which)"
+
+
+def _links(pid: str) -> set[str]:
+    """What the process's open file descriptors point at; empty for a process gone or not ours."""
+    links: set[str] = set()
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return links
+    for fd in descriptors:
+        try:
+            links.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:  # closed meanwhile (listdir's own descriptor, for one)
+            continue
+    return links
 
 
 class Tunnel:
