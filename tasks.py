@@ -203,7 +203,7 @@ def scenarios(c, name=None, debug=False):
     ),
 )
 def scenario(
-    c, scenario=None, new_name=None, from_=None, all=False, keep=False, junit=None, name=None, debug=False
+    c, scenario=None, all=False, keep=False, junit=None, name=None, debug=False, new_name=None, from_=None
 ):
     """Run a scenario: apply, assert on curl and on the path's evidence, clean up.
 

@@ -151,6 +151,8 @@ class Tunnel:
             return
         try:
             _pump(client, channel, self.closed)
+        except (OSError, paramiko.SSHException):  # either end went away: this connection is over
+            pass
         finally:
             channel.close()
             client.close()
