@@ -154,3 +154,19 @@ def test_the_issues_examples_are_one_line_as_real_processes(tmp_path: Path) -> N
     for process, (_, _, _, expected) in zip(started, EXAMPLES, strict=True):
         out, err = process.communicate(timeout=60)
         assert_one_line(process.returncode, out + err, expected)
+
+
+def test_the_duration_kind_for_settings_such_as_a_time_to_live() -> None:
+    from lab.config import DURATION
+
+    assert [DURATION.parse(v) for v in ("6h", "30m", "1h30m", "2d", "none", "NONE")] == [
+        "6h",
+        "30m",
+        "1h30m",
+        "2d",
+        "none",
+        "NONE",
+    ]
+    for bad in ("forever", "6", "h", "6 h", "-1h", [6]):
+        with pytest.raises(ValueError):
+            DURATION.parse(bad)
