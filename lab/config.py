@@ -152,7 +152,7 @@ class Settings:
         ),
     )
     region: str = setting(
-        DEFAULT_REGION, text("an AWS region, e.g. ap-northeast-2", r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+        DEFAULT_REGION, text("an AWS region, e.g. ap-northeast-2", r"[a-z]+(-[a-z]+)*-\d+")
     )
     profile: str | None = None
     instance_type: str = setting(
