@@ -151,9 +151,7 @@ class Settings:
             NAME_PATTERN.pattern,
         ),
     )
-    region: str = setting(
-        DEFAULT_REGION, text("an AWS region, e.g. ap-northeast-2", r"[a-z]+(-[a-z]+)*-\d+")
-    )
+    region: str = setting(DEFAULT_REGION, text("an AWS region, e.g. ap-northeast-2", r"[a-z]+(-[a-z]+)*-\d+"))
     profile: str | None = None
     instance_type: str = setting(
         "t3.medium", text("an EC2 instance type, e.g. t3.medium", r"[a-z][a-z0-9-]*\.[a-z0-9]+")
