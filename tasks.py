@@ -111,24 +111,27 @@ def plan(c, name=None, region=None, profile=None, instance_type=None, ttl=None, 
 
 @task(help=_local_help(node="node name: k3s-s, k3s-w1, k3s-w2 or testpc"))
 def ssh(c, node="k3s-s", name=None, debug=False):
-    """Open a shell on a node (default k3s-s) with the lab's pinned host keys."""
+    """Open a shell on a node (default k3s-s), or run a command there: `invoke ssh --node k3s-w1 -- hostname`."""
     settings = cli.settings_from(name=name)
-    cli.run(lambda: access.ssh(settings, node), debug)
+    cli.run(lambda: access.ssh(settings, node, _remainder()), debug)
 
 
 @task(help=_local_help())
 def kubectl(c, name=None, debug=False):
-    """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`."""
+    """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`; stdin and local -f files go along."""
     args = _remainder() or ["get", "pods", "-A"]
     settings = cli.settings_from(name=name)
     cli.run(lambda: access.kubectl(settings, args), debug)
 
 
-@task(help=_local_help(port="local port of the tunnel (default 20001)"))
-def kiali(c, name=None, port=20001, debug=False):
+@task(help=_local_help(port="local port of the tunnel (default 20001; 0 picks a free one)"))
+def kiali(c, name=None, port="20001", debug=False):
     """Open an SSH tunnel to Kiali on localhost:20001 until Ctrl-C."""
+    from lab.tunnel import parse_port
+
+    local_port = cli.boundary(lambda: parse_port(port), debug)  # before any work
     settings = cli.settings_from(name=name)
-    cli.run(lambda: access.kiali(settings, int(port)), debug)
+    cli.run(lambda: access.kiali(settings, local_port), debug)
 
 
 @task(help=_local_help())
@@ -205,19 +208,29 @@ def scenarios(c, name=None, debug=False):
 
 
 @task(
-    klass=cli.positional_or("all"),
-    positional=["scenario"],
+    klass=cli.positional_or("all", second_after="new"),
+    positional=["scenario", "new_name"],
     help=_local_help(
-        scenario="scenario name (see `invoke scenarios`)",
+        scenario="scenario name (see `invoke scenarios`), a scenario file's path, or `new`",
+        new_name="after `new`: the name of the scenario to write in the current folder",
+        from_="with `new`: the scenario (name or path) to start from (default egress-gateway-http)",
         all="run every scenario in order",
         keep="leave the applied config in place for inspection (no cleanup)",
         junit="write JUnit XML to this file, one testcase per assertion",
     ),
 )
-def scenario(c, scenario=None, all=False, keep=False, junit=None, name=None, debug=False):
-    """Run a scenario: apply, assert on curl and on the path's evidence, clean up."""
-    from lab.scenario.cli import run_scenarios
+def scenario(
+    c, scenario=None, all=False, keep=False, junit=None, name=None, debug=False, new_name=None, from_=None
+):
+    """Run a scenario: apply, assert on curl and on the path's evidence, clean up.
 
+    `invoke scenario PATH` runs a scenario file of your own; `invoke scenario new NAME [--from X]`
+    writes one (docs/scenarios.md describes the format)."""
+    from lab.scenario.cli import run_new, run_scenarios
+
+    if scenario == "new":
+        cli.run(lambda: run_new(new_name or "", from_), debug)
+        return
     settings = cli.settings_from(name=name)
     cli.run(lambda: run_scenarios(settings, [scenario] if scenario else [], all, keep, junit), debug)
 

@@ -137,7 +137,15 @@ class Engine:
             ]
             if blocking:
                 message = "; ".join(f"{f.code} {f.name}: {f.message}" for f in blocking)
-                result.error("pre-flight analysis", f"the analyzer found errors: {message}", handle.elapsed)
+                codes = ", ".join(sorted({f.code for f in blocking}))
+                # A lesson may be meant to fail: say how to run it anyway.
+                lesson = f"if the lesson is meant to show this, list them under expectedFindings: [{codes}]"
+                handle.detail(escape(f"{lesson} (docs/scenarios.md)"))
+                result.error(
+                    "pre-flight analysis",
+                    f"the analyzer found errors: {message} ({lesson}; docs/scenarios.md)",
+                    handle.elapsed,
+                )
                 raise StepFailed
             missing = sorted(scenario.expected_findings - {f.code for f in findings})
             if missing:

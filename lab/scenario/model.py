@@ -1,4 +1,5 @@
-"""Scenario files in, a typed model out: `scenarios/<name>.yaml` plus `manifests/<name>/`.
+"""Scenario files in, a typed model out: `scenarios/<name>.yaml` plus `manifests/<name>/` for the
+course's own, or a learner's `<name>.yaml` anywhere, whose `apply` paths are relative to it.
 
 Loading validates against the JSON Schema first, so every mistake in a scenario file is one line
 naming the file and the field (`scenarios/x.yaml: steps[3].expect: ...`).
@@ -23,7 +24,7 @@ from lab.trace.expect import PathExpect
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS_DIR = REPO_ROOT / "scenarios"
 MANIFESTS_DIR = REPO_ROOT / "manifests"
-FORMAT_HINT = "the scenario format is described in lab/scenario/schema.py and the README"
+FORMAT_HINT = "the scenario format is described in docs/scenarios.md"
 
 DEFAULT_TIMEOUTS = {"apply": 60.0, "wait": 180.0, "exec": 60.0, "logs": 60.0}
 DEFAULT_CLIENT = {"namespace": "default", "pod": "pod1", "container": "netshoot"}
@@ -138,7 +139,28 @@ class Scenario:
         return [(step, a) for step in self.steps for a in step.assertions]
 
 
-def load_scenario(path: Path, manifests_dir: Path = MANIFESTS_DIR) -> Scenario:
+def load_scenario_file(path: Path) -> Scenario:
+    """A scenario named by its path: one of the course's (manifests in manifests/<name>/), or a
+    learner's own anywhere else, its `apply` paths relative to the file's folder."""
+    if not path.is_file():
+        raise LabError(
+            f"{path}: no such scenario file",
+            "give a scenario name (see `invoke scenarios`) or the path of a .yaml file; "
+            "`invoke scenario new NAME` writes one",
+        )
+    if path.resolve().parent == SCENARIOS_DIR:
+        return load_scenario(path)
+    return load_scenario(path, manifest_dir=path.resolve().parent)
+
+
+def looks_like_path(name: str) -> bool:
+    return "/" in name or name.endswith((".yaml", ".yml")) or name.startswith(".")
+
+
+def load_scenario(
+    path: Path, manifests_dir: Path = MANIFESTS_DIR, manifest_dir: Path | None = None
+) -> Scenario:
+    """`manifest_dir`: where its `apply` paths start; by default `manifests_dir/<name>`."""
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.MarkedYAMLError as error:
@@ -155,7 +177,7 @@ def load_scenario(path: Path, manifests_dir: Path = MANIFESTS_DIR) -> Scenario:
         raise LabError(f"{path}: {where}: {error.message}", FORMAT_HINT)
     if data["name"] != path.stem:
         raise LabError(f"{path}: name: '{data['name']}' must match the file name '{path.stem}'", FORMAT_HINT)
-    return _build(data, path, manifests_dir / data["name"])
+    return _build(data, path, manifest_dir or manifests_dir / data["name"])
 
 
 def _build(data: dict[str, Any], path: Path, manifest_dir: Path) -> Scenario:
@@ -268,15 +290,47 @@ def _first_line(error: BaseException) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def load_catalog(scenarios_dir: Path = SCENARIOS_DIR, manifests_dir: Path = MANIFESTS_DIR) -> list[Scenario]:
-    """Every scenario, in the order the course takes them (`order`, then name)."""
-    scenarios = [load_scenario(p, manifests_dir) for p in sorted(scenarios_dir.glob("*.yaml"))]
-    return sorted(scenarios, key=lambda s: (s.order, s.name))
+@dataclass(frozen=True)
+class Broken:
+    """A scenario file that does not load: listed with its error, and it blocks only itself."""
+
+    name: str
+    path: Path
+    error: LabError
+
+
+class Catalog(list):  # list[Scenario]
+    """The scenarios that load, in course order, and `broken`: the files that do not."""
+
+    broken: list[Broken]
+
+
+def load_catalog(scenarios_dir: Path = SCENARIOS_DIR, manifests_dir: Path = MANIFESTS_DIR) -> Catalog:
+    """Every scenario that loads, in the order the course takes them (`order`, then name); a file
+    that does not load is kept aside in `.broken` and blocks only itself."""
+    scenarios, broken = [], []
+    for path in sorted(scenarios_dir.glob("*.yaml")):
+        try:
+            scenarios.append(load_scenario(path, manifests_dir))
+        except LabError as error:
+            broken.append(Broken(path.stem, path, error))
+    catalog = Catalog(sorted(scenarios, key=lambda s: (s.order, s.name)))
+    catalog.broken = broken
+    return catalog
+
+
+def broken_of(catalog: list[Scenario]) -> list[Broken]:
+    return list(getattr(catalog, "broken", []))
 
 
 def select(catalog: list[Scenario], names: list[str], run_all: bool) -> list[Scenario]:
+    """The scenarios to run: named ones (a broken one raises its own error), or --all."""
     known = {s.name: s for s in catalog}
     valid = ", ".join(known) or "none"
+    for name in names:
+        failed = next((b for b in broken_of(catalog) if b.name == name and name not in known), None)
+        if failed is not None:
+            raise failed.error
     if run_all:
         if names:
             raise LabError("give scenario names or --all, not both", f"valid names: {valid}")

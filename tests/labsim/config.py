@@ -113,6 +113,39 @@ class Layout:
             return None
 
 
+# CloudFormation tags every resource it creates with its stack's name (AWS "Resource tagging":
+# aws:cloudformation:stack-name); moto does too (moto/cloudformation/parsing.py).
+STACK_TAG = "aws:cloudformation:stack-name"
+# The default lab's stack (`invoke up` without --name) and untagged instances live in the workdir
+# itself; any other stack in WORKDIR/labs/<stack>/, a workdir of its own.
+PRIMARY_STACK = "lab-egress"
+
+
+class Layouts:
+    """One Layout per lab stack, each a full cluster: nodes, cluster state, command log."""
+
+    def __init__(self, primary: Layout, config: SimConfig, primary_stack: str = PRIMARY_STACK) -> None:
+        self.primary = primary_stack
+        self._config = config
+        self._layouts = {primary_stack: primary}
+
+    def stack_of(self, tag: str) -> str:
+        return tag or self.primary
+
+    def get(self, stack: str) -> Layout:
+        if stack not in self._layouts:
+            layout = Layout(self._layouts[self.primary].root / "labs" / stack)
+            for folder in (layout.root, layout.nodes_dir, layout.requests_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            layout.config_file.write_text(self._config.to_json())
+            layout.log_file.touch()
+            self._layouts[stack] = layout
+        return self._layouts[stack]
+
+    def items(self) -> list[tuple[str, Layout]]:
+        return list(self._layouts.items())
+
+
 def parse_sshd_late(spec: str) -> tuple[str, float]:
     """`k3s-w1:2.5` -> ("k3s-w1", 2.5)."""
     node, _, seconds = spec.partition(":")
