@@ -225,7 +225,9 @@ def test_ttl_none_warns_with_the_daily_cost_and_status_all_marks_it(cli, moto_aw
     assert _schedules(moto_aws) == []
     assert cli("up", "--until", "stack", extra={"LAB_NAME": "timed", "LAB_TTL": "2d"}).returncode == 0
     now = datetime.now(timezone.utc)
-    assert now + timedelta(days=2) - timedelta(seconds=30) <= _due(_schedule(moto_aws, "lab-timed")) <= now + timedelta(days=2)
+    # at() holds whole seconds, rounded up (lab/deadline.py): up to 1 s past the exact instant
+    due = _due(_schedule(moto_aws, "lab-timed"))
+    assert now + timedelta(days=2) - timedelta(seconds=30) <= due <= now + timedelta(days=2, seconds=1)
     table = cli("status", "--all")
     assert table.returncode == 0, table.stderr
     rows = {line.split()[0]: line for line in table.stdout.splitlines() if line.startswith(("egress ", "timed "))}
