@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.trace.expect import PathExpect
 
 # Positive checks are retried until they pass; negative ones ("does not contain") are judged once,
 # on the output that satisfied the positive ones: absence proves nothing before the evidence exists.
 NEGATIVE_KINDS = frozenset({"stdoutNotContains", "notContains"})
-EXEC_KINDS = ("exitCode", "httpStatus", "stdoutContains", "stdoutNotContains", "stdoutMatches")
+EXEC_KINDS = ("exitCode", "httpStatus", "stdoutContains", "stdoutNotContains", "stdoutMatches", "path")
 LOG_KINDS = ("contains", "matches", "notContains")
 PATTERN_KINDS = frozenset({"stdoutMatches", "matches"})  # regular expressions, checked when loading
 
@@ -19,17 +22,20 @@ _MAX_LINE = 220
 
 @dataclass(frozen=True)
 class Observed:
-    """What a step saw: an exec result (exit code, stdout, stderr) or a log read (stdout only)."""
+    """What a step saw: an exec result (exit code, stdout, stderr) or a log read (stdout only); for an
+    exec step with a `path` expectation also the trace of its request and the gateway pods' labels."""
 
     stdout: str
     exit_code: int | None = None
     stderr: str = ""
+    trace: Any = None  # lab.trace.Trace
+    gateway_labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Assertion:
     kind: str
-    value: str | int
+    value: str | int | PathExpect
     subject: str = "stdout"
 
     @property
@@ -48,11 +54,14 @@ class Assertion:
             "contains": f"{self.subject} contains {v!r}",
             "notContains": f"{self.subject} does not contain {v!r}",
             "matches": f"{self.subject} has a line matching /{v}/",
+            "path": f"path is {v}",
         }[self.kind]
 
     def check(self, seen: Observed) -> tuple[bool, str]:
         """(passed, what was received, trimmed for a person to read)."""
         out = seen.stdout
+        if isinstance(self.value, PathExpect):
+            return self.value.check(seen.trace, seen.gateway_labels)
         if self.kind == "exitCode":
             received = f"exit code {seen.exit_code}"
             if seen.exit_code != 0 and seen.stderr.strip():

@@ -10,6 +10,7 @@ leak check still run; the result carries it for the CLI to report.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -38,6 +39,11 @@ from lab.scenario.model import Apply, Exec, Logs, Scenario, Step, Wait
 from lab.scenario.results import FAILED, LEAK_CHECK, PASSED, Case, ScenarioResult
 from lab.scenario.undo import Undo
 from lab.state import write_private
+from lab.trace import live, offline
+from lab.trace.join import Target
+from lab.trace.logline import parse_time
+from lab.trace.proxylog import since as lines_since
+from lab.trace.proxylog import window_start
 from lab.waiting import Timeout, wait_until
 
 Analyze = Callable[..., list[Any]]
@@ -162,7 +168,11 @@ class Engine:
                     self._wait(action, timeout)
                 elif isinstance(action, Exec):
                     self._since = cluster_time(self.cluster)
-                    self._check(step, timeout, lambda: self._exec(action, timeout), result, handle)
+                    if step.traces_path:
+                        observe = lambda: self._exec_traced(step, action, timeout, result)  # noqa: E731
+                    else:
+                        observe = lambda: self._exec(action, timeout)  # noqa: E731
+                    self._check(step, timeout, observe, result, handle)
                 else:
                     since = self._since
                     self._check(step, timeout, lambda: self._logs(action, since), result, handle)
@@ -214,7 +224,31 @@ class Engine:
         )
         return Observed(ran.stdout, ran.exit_code, ran.stderr)
 
+    def _exec_traced(self, step: Step, action: Exec, timeout: float, result: ScenarioResult) -> Observed:
+        """The exec, then the trace of its request from the proxies' logs (lab/trace), saved in the
+        `invoke trace --logs` layout under the report folder."""
+        t = action.target
+        proxies = live.discover(self.cluster, t.namespace, t.pod)
+        start = live.start_time(self.cluster)
+        command = live.with_remote_ip(list(action.command))
+        ran = self.cluster.kubectl(
+            "exec", "-n", t.namespace, t.pod, "-c", t.container, "--", *command, check=False, timeout=timeout
+        )
+        ip, stderr = live.remote_ip(ran.stderr)
+        target = Target.parse(live.curl_url(action.command), ip, start)
+        found, client, gateways = live.settle(
+            self.cluster, proxies, target, seconds=min(live.SETTLE_SECONDS, timeout)
+        )
+        if result.report_dir is not None:
+            offline.write_folder(result.report_dir / _slug(step.name), [client, *gateways])
+        labels = {g.proxy: dict(g.labels) for g in proxies.gateways}
+        return Observed(ran.stdout, ran.exit_code, stderr, trace=found, gateway_labels=labels)
+
     def _logs(self, action: Logs, since: str) -> Observed:
+        # --since-time reaches the kubelet in whole seconds: ask a second earlier, keep the lines
+        # stamped at or after the exec began (lab/trace/proxylog.py).
+        start = parse_time(since)
+        assert start is not None  # cluster_time checked the shape
         source = ["-l", action.selector] if action.selector else [action.pod or ""]
         read = self.cluster.kubectl(
             "logs",
@@ -223,14 +257,15 @@ class Engine:
             *source,
             "-c",
             action.container,
-            f"--since-time={since}",
+            f"--since-time={window_start(start)}",
+            "--timestamps",
             "--tail=-1",
             check=False,
             timeout=60,
         )
         if not read.ok:
             raise LabError(f"kubectl logs failed: {(read.stderr or read.stdout).strip()[-200:]}")
-        return Observed(read.stdout)
+        return Observed(lines_since(read.stdout, start))
 
     def _check(
         self,
@@ -411,6 +446,10 @@ def load_analyzer() -> Analyze:
             "install the whole project: pip install -e .",
         ) from None
     return analyze_paths
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "step"
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -18,6 +18,7 @@ from jsonschema.exceptions import best_match
 from lab.errors import LabError
 from lab.scenario.assertions import EXEC_KINDS, LOG_KINDS, PATTERN_KINDS, Assertion
 from lab.scenario.schema import SCENARIO_SCHEMA
+from lab.trace.expect import PathExpect
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS_DIR = REPO_ROOT / "scenarios"
@@ -96,6 +97,10 @@ class Step:
     @property
     def kind(self) -> str:
         return type(self.action).__name__.lower()
+
+    @property
+    def traces_path(self) -> bool:
+        return any(a.kind == "path" for a in self.assertions)
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,18 @@ def _build_step(raw: dict[str, Any], client: PodRef, manifest_dir: Path, where: 
     assertions: list[Assertion] = []
     for kind in kinds:
         if kind not in expect:
+            continue
+        if kind == "path":
+            assert isinstance(action, Exec)
+            if action.command[0].rsplit("/", 1)[-1] != "curl":
+                raise LabError(
+                    f"{where}.expect.path: the path is traced for a curl command; this step runs "
+                    f"{action.command[0]!r}",
+                    FORMAT_HINT,
+                )
+            if not any("://" in word for word in action.command[1:]):
+                raise LabError(f"{where}.expect.path: the curl command has no URL to trace", FORMAT_HINT)
+            assertions.append(Assertion(kind, PathExpect.from_spec(expect[kind]), subject))
             continue
         values = expect[kind] if isinstance(expect[kind], list) else [expect[kind]]
         if kind in PATTERN_KINDS:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.verdicts import OBSERVED
+
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 _TIMEOUT = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
 _NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}
@@ -41,6 +43,14 @@ _EXEC = {
     "properties": {"command": _STRINGS, "namespace": _NAME, "pod": _NAME, "container": _NAME},
 }
 
+# Which way the request went, judged on its trace (lab/trace; verdicts in lab/verdicts.py).
+_PATH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["verdict"],
+    "properties": {"verdict": {"enum": list(OBSERVED)}, "gateway": _GATEWAY_REF},
+}
+
 _EXEC_EXPECT = {
     "type": "object",
     "additionalProperties": False,
@@ -51,6 +61,7 @@ _EXEC_EXPECT = {
         "stdoutNotContains": _STRINGS,
         "stdoutMatches": _STRINGS,
         "httpStatus": {"type": "integer", "minimum": 100, "maximum": 599},
+        "path": _PATH,
     },
 }
 

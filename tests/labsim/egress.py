@@ -71,6 +71,9 @@ PLACEHOLDERS = (
     "upstream_ip",
     "gateway_ip",
     "client_port",
+    "sidecar_port",
+    "gateway_port",
+    "listener_sni",
     "request_id",
     "duration",
     "bytes",
@@ -141,6 +144,46 @@ def _first_pod(state: State, namespace: str, selector: str, container: str | Non
 
 def _ip(pod: dict) -> str:
     return pod["metadata"].get("annotations", {}).get("labsim/pod-ip", "")
+
+
+def listener_sni(state: State, host: str, port: int) -> str:
+    """%REQUESTED_SERVER_NAME% on a sidecar's line for TLS that no route claims (PassthroughCluster,
+    BlackHoleCluster). istio/istio 1.23.2 pilot/pkg/networking/core/listener.go builds a
+    `0.0.0.0_<port>` outbound listener, with a tls_inspector listener filter, only for ports that
+    some service or ServiceEntry declares; without one the connection lands on the virtualOutbound
+    listener (listener_builder.go, port 15001), whose passthrough chain reads no SNI, and Envoy
+    prints `-`. With one, every TLS connection on that port shows its SNI, not only the entry's host."""
+    for entry in state.objects("ServiceEntry", None):
+        if any(int(p.get("number", 0)) == port for p in (entry.get("spec") or {}).get("ports") or []):
+            return host
+    return "-"
+
+
+def write_out(template: str, status: int, remote_ip: str, exit_code: int) -> tuple[str, str]:
+    """curl's --write-out (curl docs, "write-out"): variables filled in; `%{stderr}` sends what follows
+    to stderr (curl 7.63.0+). curl writes it even when the transfer failed, with http_code 000."""
+    out, err, target = "", "", "out"
+    values = {
+        "http_code": f"{status:03d}",
+        "response_code": f"{status:03d}",
+        "remote_ip": remote_ip,
+        "exitcode": str(exit_code),
+    }
+    text = template.replace("\\n", "\n")
+    for index, part in enumerate(text.split("%{")):
+        if index:
+            name, closed, rest = part.partition("}")
+            if closed and name in ("stderr", "stdout"):
+                target, part = ("err" if name == "stderr" else "out"), rest
+            elif closed and name in values:
+                part = values[name] + rest
+            else:
+                part = "%{" + part
+        if target == "err":
+            err += part
+        else:
+            out += part
+    return out, err
 
 
 def choose(state: State, rules: list[dict], pod: dict, scheme: str, host: str) -> dict | None:
@@ -218,19 +261,32 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
         "now": iso(state.now, fraction=True),
         "upstream_ip": f"203.0.113.{zlib.crc32(host.encode()) % 250 + 1}",
         "gateway_ip": _ip(gateway_pod) if gateway_pod else "-",
+        # Three sockets, three ephemeral ports (Linux ip_local_port_range 32768-60999): the app's
+        # connection to the sidecar, the sidecar's to its upstream (the gateway's downstream), and
+        # the gateway's to the external host. Envoy logs the first as DOWNSTREAM_REMOTE_ADDRESS and
+        # the second as UPSTREAM_LOCAL_ADDRESS, which is how hops join.
         "client_port": random.randint(32768, 60999),
+        "sidecar_port": random.randint(32768, 60999),
+        "gateway_port": random.randint(32768, 60999),
+        "listener_sni": listener_sni(state, host, port),
         "request_id": str(uuid.uuid4()),
         "duration": random.randint(20, 200),
         "bytes": len(body.encode()),
     }
     write_logs(state, rule, values)
     code = int(rule.get("exit", 0))
+    template = request.flag("-w", "--write-out") or ""
+    # The IP curl connected to: the sidecar's iptables redirect accepts every outbound connection,
+    # so it is the address DNS gave, even when the mesh then refuses the stream.
+    connected = values["upstream_ip"]
     if code:
         error = fill(rule.get("stderr", ""), values)
-        return code, "", error + "\n" if error and request.shows_errors else ""
+        out, err = write_out(template, 0, connected, code)
+        return code, out, (error + "\n" if error and request.shows_errors else "") + err
     if status >= 400 and request.on("-f", "--fail"):
         error = f"curl: (22) The requested URL returned error: {status}\n"
-        return 22, "", error if request.shows_errors else ""
+        out, err = write_out(template, status, connected, 22)
+        return 22, out, (error if request.shows_errors else "") + err
     if request.on("-I", "--head"):
         protocol = "HTTP/2" if scheme == "https" else "HTTP/1.1"
         reason = "" if scheme == "https" else " " + REASONS.get(status, "")
@@ -239,12 +295,8 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
         out = ""
     else:
         out = body
-    write_out = request.flag("-w", "--write-out")
-    if write_out:
-        for name in ("http_code", "response_code"):
-            write_out = write_out.replace(f"%{{{name}}}", f"{status:03d}")
-        out += write_out.replace("%{exitcode}", "0").replace("\\n", "\n")
-    return 0, out, ""
+    extra, err = write_out(template, status, connected, 0)
+    return 0, out + extra, err
 
 
 def run_in_pod(state: State, pod: dict, container: str, command: list[str]) -> tuple[int, str, str]:

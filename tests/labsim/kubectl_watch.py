@@ -113,7 +113,10 @@ def _since(args: Args) -> float | None:
     if args.get("since-time"):
         stamp = str(args.get("since-time")).replace("Z", "+00:00")
         try:
-            return datetime.fromisoformat(stamp).timestamp()
+            # kubectl sends sinceTime as a metav1.Time query parameter, formatted RFC 3339 in whole
+            # seconds (k8s.io/apimachinery 1.30 pkg/apis/meta/v1/time.go, MarshalQueryParameter):
+            # the fraction never reaches the kubelet, which keeps lines at or after that second.
+            return float(int(datetime.fromisoformat(stamp).timestamp()))
         except ValueError:
             raise KubeError(
                 f'error: invalid argument "{args.get("since-time")}" for "--since-time" flag: parsing time'

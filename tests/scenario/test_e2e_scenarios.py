@@ -58,18 +58,22 @@ def test_egress_sni_passes_applies_checks_and_cleans_up_in_order(lab: LabSim) ->
     assert exec_call[:6] == ["exec", "-n", "default", "pod1", "-c", "netshoot"]
     gateway_logs = next(c for c in calls if c[0] == "logs" and "istio=egressgateway-sni" in c)
     assert "--tail=-1" in gateway_logs
-    # read from k3s-s's clock (`date` on the node, not a simulated tool, so not in the log) to the
-    # microsecond, after the command before the curl returned and before the curl started
+    # read from k3s-s's clock (`date` on the node, not a simulated tool, so not in the log) after
+    # the command before the exec step returned and before the curl started; sent as whole seconds
+    # (all kubectl sends), a second earlier, with --timestamps to keep the lines from the start on
     log = lab.commands()
     at = next(i for i, e in enumerate(log) if e["tool"] == "kubectl" and e["argv"][1:] == gateway_logs)
     is_exec = [e["tool"] == "kubectl" and e["argv"][1:2] == ["exec"] for e in log]
     curl = max(i for i in range(at) if is_exec[i])
     while is_exec[curl - 1]:  # a retried curl: the clock was read before the first attempt
         curl -= 1
+    prior = curl - 1
+    while log[prior]["argv"][1:4] == ["get", "pods", "-A"]:  # the trace's look for gateway proxies
+        prior -= 1
     [since] = [a.split("=", 1)[1] for a in gateway_logs if a.startswith("--since-time=")]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", since)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", since) and "--timestamps" in gateway_logs
     read_at = datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp()
-    assert log[curl - 1]["ended"] <= read_at <= log[curl]["ts"]
+    assert log[prior]["ended"] - 2 < read_at <= log[curl]["ts"] - 1
     assert "✓ leak check" in result.stdout
     assert snapshot(lab) == before
 
