@@ -32,7 +32,8 @@ SCENARIOS = [
     "egress-testpc-source-ip",
 ]
 SIX = SCENARIOS  # the list's first name, from when the course had six; same list
-# The ones that promise the egress gateway: under `labsim --egress passthrough` each must fail.
+# The ones that promise the egress gateway, in course order: under `labsim --egress passthrough`
+# each must fail at a path check.
 THROUGH_A_GATEWAY = [
     "egress-sni",
     "egress-gateway-http",
