@@ -117,6 +117,7 @@ def make_engine(
     lab_dir: Path,
     findings: list[Any] | None = None,
     interrupts: Interrupts | None = None,
+    hosts: Any = None,
 ) -> tuple[Engine, io.StringIO]:
     out = io.StringIO()
     progress = Progress(Console(file=out, width=300, highlight=False), spinner=False)
@@ -127,5 +128,6 @@ def make_engine(
         analyze=lambda paths, registry_only: list(findings or []),
         interrupts=interrupts,
         clock=lambda: FIXED_NOW,
+        hosts=hosts,
     )
     return engine, out
