@@ -203,3 +203,42 @@ def scenario(c, scenario=None, all=False, keep=False, junit=None, name=None, deb
 
     settings = cli.settings_from(name=name)
     cli.run(lambda: run_scenarios(settings, [scenario] if scenario else [], all, keep, junit), debug)
+
+
+@task(
+    klass=cli.positional_or("to"),  # PATH may be left out when --to is given (then: what is applied)
+    positional=["path"],
+    help=_local_help(
+        path=PATH_HELP + "; none: trace what is applied now",
+        scenario="apply a scenario's manifests (and mesh setting) for the trace",
+        to="URL of the request, e.g. https://en.wikipedia.org/",
+        from_="client pod, POD or NAMESPACE/POD (default default/pod1)",
+        keep="leave the applied config in place (no cleanup)",
+        expect="exit 1 unless the verdict is this one (egress-gateway, passthrough, direct, blackhole, no-evidence, dropped)",
+        format="text (default) or json",
+        logs="read saved logs from this folder (NAMESPACE.POD.log files) instead of a lab",
+        remote_ip="with --logs: the IP the client connected to, when known",
+    ),
+)
+def trace(
+    c,
+    path=None,
+    scenario=None,
+    to=None,
+    from_=None,
+    keep=False,
+    expect=None,
+    format="text",
+    logs=None,
+    remote_ip=None,
+    name=None,
+    debug=False,
+):
+    """Send one request and show the path it really took, from the proxies' access logs."""
+    from lab.trace.cli import run_live, run_offline
+
+    if logs:
+        cli.run(lambda: run_offline(logs, to, from_, remote_ip, format, expect), debug)
+        return
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: run_live(settings, _paths(path), scenario, to, from_, keep, expect, format), debug)

@@ -315,7 +315,7 @@ class Engine:
             self.cluster, proxies, target, seconds=min(live.SETTLE_SECONDS, timeout)
         )
         if result.report_dir is not None:
-            offline.write_folder(result.report_dir / _slug(step.name), [client, *gateways])
+            offline.write_folder(result.report_dir / _slug(step.name), [client, *gateways], target)
         labels = {g.proxy: dict(g.labels) for g in proxies.gateways}
         return Observed(ran.stdout, ran.exit_code, stderr, trace=found, gateway_labels=labels)
 

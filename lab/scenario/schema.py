@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.verdicts import OBSERVED
+from lab.trace.verdict import TRACE_VERDICTS
 
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 _TIMEOUT = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
@@ -48,7 +48,7 @@ _PATH = {
     "type": "object",
     "additionalProperties": False,
     "required": ["verdict"],
-    "properties": {"verdict": {"enum": list(OBSERVED)}, "gateway": _GATEWAY_REF},
+    "properties": {"verdict": {"enum": list(TRACE_VERDICTS)}, "gateway": _GATEWAY_REF},
 }
 
 _EXEC_EXPECT = {

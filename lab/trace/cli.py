@@ -6,14 +6,15 @@ leak check found a problem, 2 for bad flags.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from lab import verdicts
 from lab.errors import UsageError
 from lab.progress import Progress
 from lab.trace import applied as config
@@ -21,12 +22,14 @@ from lab.trace import live, offline
 from lab.trace.join import Target
 from lab.trace.predict import predicted_verdict
 from lab.trace.render import trace_json, trace_text
-from lab.trace.verdict import Trace
+from lab.trace.verdict import TRACE_VERDICTS, Trace
+from lab.waiting import Timeout, wait_until
 
 FORMATS = ("text", "json")
 DEFAULT_CONTAINER = "netshoot"  # the lab's client pods (manifests/lab/netshoot.yaml)
 CURL_SECONDS = 10
 DEPLOYMENT_SECONDS = 180.0
+PUSH_SECONDS = 30.0
 
 
 def check_flags(to: str | None, fmt: str, expect: str | None) -> None:
@@ -34,8 +37,8 @@ def check_flags(to: str | None, fmt: str, expect: str | None) -> None:
         raise UsageError("trace needs --to URL", "for example --to https://en.wikipedia.org/")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}", f"use one of: {', '.join(FORMATS)}")
-    if expect and expect not in verdicts.OBSERVED:
-        raise UsageError(f"unknown verdict {expect!r}", f"use one of: {', '.join(verdicts.OBSERVED)}")
+    if expect and expect not in TRACE_VERDICTS:
+        raise UsageError(f"unknown verdict {expect!r}", f"use one of: {', '.join(TRACE_VERDICTS)}")
 
 
 def client_ref(source: str | None) -> tuple[str, str]:
@@ -51,7 +54,8 @@ def run_offline(
     client, gateways = offline.read_folder(Path(folder), f"{namespace}/{pod}")
     from lab.trace.verdict import trace
 
-    result = trace(client, gateways, Target.parse(str(to), remote_ip or None))
+    target = offline.saved_target(Path(folder), Target.parse(str(to), remote_ip or None), client.proxy)
+    result = trace(client, gateways, target)
     return report(result, fmt, expect, Progress(_console(fmt)))
 
 
@@ -80,6 +84,15 @@ def run_live(
             config.apply(cluster, plan, progress)
             _wait_for_deployments(cluster, plan, progress)
         result = _request_and_trace(cluster, namespace, pod, container, target, settings.lab_dir, progress)
+        if plan is not None and predicted and result.verdict != predicted:
+            result = _again_while_pushing(
+                lambda: _request_and_trace(
+                    cluster, namespace, pod, container, target, settings.lab_dir, progress
+                ),
+                result,
+                predicted,
+                progress,
+            )
     finally:
         if plan is not None and keep:
             config.keep(plan, settings.lab_dir / "kept", progress)
@@ -150,6 +163,26 @@ def _wait_for_deployments(cluster: Any, plan: config.Applied, progress: Progress
                 )
 
 
+def _again_while_pushing(
+    send: Callable[[], Trace], first: Trace, predicted: str, progress: Progress
+) -> Trace:
+    """istiod pushes a new config to the proxies within seconds, not at once: when the first request
+    disagrees with the prediction, send it again for a while; the last observation is the answer."""
+    progress.warn(
+        f"observed {first.verdict}, explain predicts {predicted}: the proxies may not have the new config "
+        f"yet; sending again for up to {PUSH_SECONDS:.0f}s"
+    )
+    latest = [first]
+
+    def attempt() -> bool:
+        latest[0] = send()
+        return latest[0].verdict == predicted
+
+    with contextlib.suppress(Timeout):
+        wait_until(attempt, timeout=PUSH_SECONDS, what="the predicted path", first=2.0, interval=5.0)
+    return latest[0]
+
+
 def _request_and_trace(
     cluster: Any, namespace: str, pod: str, container: str, target: Target, lab_dir: Path, progress: Progress
 ) -> Trace:
@@ -182,7 +215,7 @@ def _request_and_trace(
     with progress.step("read the access logs since the request began"):
         result, client, gateway_logs = live.settle(cluster, proxies, target)
     folder = lab_dir / "reports" / f"trace-{start:%Y%m%dT%H%M%SZ}"
-    offline.write_folder(folder, [client, *gateway_logs])
+    offline.write_folder(folder, [client, *gateway_logs], target)
     progress.info(f"  logs saved in {folder}/ (`invoke trace --logs` reads them again)")
     return result
 

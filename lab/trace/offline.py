@@ -7,12 +7,17 @@ is the `--from` pod; every other file is read as a gateway proxy's log.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.trace.join import Target
+from lab.trace.logline import parse_time
 from lab.trace.proxylog import CLIENT, GATEWAY, ProxyLog
 
 SUFFIX = ".log"
+REQUEST_FILE = "request.json"
 
 
 def proxy_name(path: Path) -> str | None:
@@ -43,8 +48,37 @@ def read_folder(folder: Path, client: str) -> tuple[ProxyLog, list[ProxyLog]]:
     return ProxyLog.read(client, CLIENT, logs[client]), gateways
 
 
-def write_folder(folder: Path, logs: list[ProxyLog]) -> None:
-    """Save what was read, in the layout `--logs` reads back."""
+def write_folder(folder: Path, logs: list[ProxyLog], target: Target | None = None) -> None:
+    """Save what was read, in the layout `--logs` reads back, with the request it was read for
+    (REQUEST_FILE: the URL, the IP curl connected to and the start), so that a line without SNI can
+    still be linked offline."""
     folder.mkdir(parents=True, exist_ok=True)
     for log in logs:
         log_file(folder, log.proxy).write_text(log.text)
+    if target is not None:
+        request = {
+            "to": target.url,
+            "from": logs[0].proxy if logs else None,
+            "remote_ip": target.remote_ip,
+            "since": target.since.isoformat() if target.since else None,
+        }
+        (folder / REQUEST_FILE).write_text(json.dumps(request, indent=2) + "\n")
+
+
+def saved_target(folder: Path, target: Target, client: str) -> Target:
+    """`target` completed from the folder's REQUEST_FILE when it was saved for the same request
+    (same host, same client); the flags given win."""
+    try:
+        saved = json.loads((folder / REQUEST_FILE).read_text())
+    except (OSError, ValueError):
+        return target
+    if not isinstance(saved, dict) or saved.get("from") != client:
+        return target
+    try:
+        same = Target.parse(str(saved.get("to"))).host == target.host
+    except LabError:
+        return target
+    if not same:
+        return target
+    since = parse_time(str(saved.get("since") or "").replace("+00:00", "Z"))
+    return replace(target, remote_ip=target.remote_ip or saved.get("remote_ip"), since=target.since or since)

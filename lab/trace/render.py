@@ -45,7 +45,12 @@ def trace_text(trace: Trace, raw: bool = True) -> list[str]:
     lines = [f"trace {trace.target.url} from {trace.client}"]
     for number, hop in enumerate(trace.hops, start=1):
         line = hop.line
-        where = line.route_name or (line.downstream_local_address or "")
+        if hop.role == "client sidecar":
+            where = f"the app connected to {line.downstream_local_address or '-'}"
+        else:
+            where = f"listener {line.downstream_local_address or '-'}"
+        if line.route_name:
+            where += f", route {line.route_name}"
         facts = [
             f"cluster {line.upstream_cluster or '-'}",
             f"upstream {line.upstream_host or '-'}",
@@ -54,7 +59,7 @@ def trace_text(trace: Trace, raw: bool = True) -> list[str]:
             f"code {line.response_code}",
             f"flags {','.join(sorted(line.response_flags))}" if line.response_flags else "",
         ]
-        lines.append(f"  {number}. {hop.role} {hop.proxy} ({'route ' if line.route_name else 'at '}{where})")
+        lines.append(f"  {number}. {hop.role} {hop.proxy} ({where})")
         lines.append("     " + ", ".join(f for f in facts if f))
         if raw:
             lines.append(f"     {line.raw}")

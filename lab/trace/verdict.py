@@ -12,6 +12,9 @@ from lab.trace.proxylog import ProxyLog
 PASSTHROUGH_CLUSTER, BLACKHOLE_CLUSTER, BLOCK_ALL = "PassthroughCluster", "BlackHoleCluster", "block_all"
 # Envoy response flags that mean the upstream connection or request failed
 # (envoyproxy.io docs: configuration/observability/access_log/usage, %RESPONSE_FLAGS%).
+# What a trace can say: the observed verdicts, and `dropped` when the client's sidecar sent the
+# request to a gateway whose log shows no line going on.
+TRACE_VERDICTS = (*verdicts.OBSERVED, verdicts.DROPPED)
 UPSTREAM_FAILURE_FLAGS = frozenset({"UF", "UH", "UO", "URX", "UT", "UC", "UMSDR", "UPE", "NC", "DF"})
 
 
