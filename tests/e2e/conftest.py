@@ -34,22 +34,31 @@ def sim_cli(labsim: LabSim) -> Cli:
 
 
 def read_until(process: subprocess.Popen, text: str, timeout: float = 60) -> str:
-    """Read the process's stdout until a line contains `text`; fail (not hang) at the deadline."""
-    import selectors
-    import time
+    """Read the process's stdout until a line contains `text`; fail (not hang) at the deadline.
+
+    A thread reads lines from the file object itself: waiting on the pipe with select() between
+    readline() calls misses lines already in the file's buffer (two lines written together)."""
+    import queue
+    import threading
 
     assert process.stdout is not None
+    stdout = process.stdout
     seen: list[str] = []
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=deadline - time.monotonic()):
-                break
-            line = process.stdout.readline()
-            if not line:
-                break
+    found: queue.Queue[str | None] = queue.Queue()
+
+    def reader() -> None:
+        for line in iter(stdout.readline, ""):
             seen.append(line)
             if text in line:
-                return line
+                found.put(line)
+                return
+        found.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        line = found.get(timeout=timeout)
+    except queue.Empty:
+        line = None
+    if line is not None:
+        return line
     raise AssertionError(f"no line with {text!r} within {timeout}s; got:\n{''.join(seen)}")
