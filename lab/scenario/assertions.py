@@ -94,7 +94,7 @@ class Assertion:
             texts = _alternatives(str(self.value), seen.addresses)
             hits = [line for line in out.splitlines() if any(t in line for t in texts)]
             return not hits, where + (trim("\n".join(hits)) if hits else "not found")
-        pattern = re.compile(with_addresses(str(self.value), seen.addresses, regex=True))
+        pattern = re.compile(with_addresses(str(self.value), seen.addresses))
         if self.kind == "stdoutMatches":
             return pattern.search(out) is not None, trim(out)
         return any(pattern.search(line) for line in out.splitlines()), where + trim(out)
@@ -110,16 +110,14 @@ def node_ip_refs(value: str) -> list[str]:
     return found
 
 
-def with_addresses(value: str, addresses: dict[str, list[str]], *, regex: bool) -> str:
-    """`value` with each `{node_ip:...}` replaced by its address (in a regex: any of them, escaped)."""
+def with_addresses(pattern: str, addresses: dict[str, list[str]]) -> str:
+    """A regular expression with each `{node_ip:...}` replaced by its addresses (any one of them)."""
 
     def one(match: re.Match[str]) -> str:
         found = addresses.get(f"{match[1]}/{match[3]}") or [_UNRESOLVED]
-        if not regex:
-            return found[0]
         return "(?:" + "|".join(map(re.escape, found)) + ")"
 
-    return NODE_IP.sub(one, value)
+    return NODE_IP.sub(one, pattern)
 
 
 def _alternatives(value: str, addresses: dict[str, list[str]]) -> list[str]:

@@ -312,7 +312,7 @@ def _check_patterns(values: list[str], where: str) -> None:
     # Checked here, not when the assertion first runs: by then the scenario has changed the cluster.
     for value in values:
         try:
-            re.compile(with_addresses(value, {}, regex=True))
+            re.compile(with_addresses(value, {}))
         except re.error as error:
             raise LabError(
                 f"{where}: {value!r} is not a valid regular expression: {error}", FORMAT_HINT
