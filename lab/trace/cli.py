@@ -15,6 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from lab import verdicts
 from lab.errors import UsageError
 from lab.progress import Progress
 from lab.trace import applied as config
@@ -214,6 +215,8 @@ def _request_and_trace(
     target = Target(target.url, target.scheme, target.host, target.port, ip, start)
     with progress.step("read the access logs since the request began"):
         result, client, gateway_logs = live.settle(cluster, proxies, target)
+    if result.verdict == verdicts.NO_EVIDENCE:
+        result.notes += live.no_evidence_hints(cluster, proxies.client)
     folder = lab_dir / "reports" / f"trace-{start:%Y%m%dT%H%M%SZ}"
     offline.write_folder(folder, [client, *gateway_logs], target)
     progress.info(f"  logs saved in {folder}/ (`invoke trace --logs` reads them again)")

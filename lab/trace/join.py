@@ -69,8 +69,8 @@ def _recent(entry: AccessLine, target: Target) -> bool:
 
 def _belongs(entry: AccessLine, target: Target) -> bool:
     if target.scheme == "http":
-        authority = (entry.authority or "").lower()
-        return not entry.tcp and authority.rpartition(":")[0 if ":" in authority else 2] == target.host
+        host, _, port = (entry.authority or "").lower().partition(":")
+        return not entry.tcp and host == target.host and port in ("", str(target.port))
     if not entry.tcp:
         return False
     if entry.sni:

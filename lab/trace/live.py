@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from lab.errors import LabError
-from lab.scenario.cluster_state import ClusterLike, cluster_time
+from lab.scenario.cluster_state import ClusterLike, cluster_time, read_mesh
 from lab.trace.join import Target
 from lab.trace.logline import parse_time
 from lab.trace.proxylog import CLIENT, GATEWAY, ProxyLog, since, window_start
@@ -36,6 +36,7 @@ class Pod:
     ip: str | None
     has_sidecar: bool
     labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
 
     @property
     def proxy(self) -> str:
@@ -79,7 +80,35 @@ def _pod(pod: dict[str, Any]) -> Pod:
         (pod.get("status") or {}).get("podIP") or None,
         any(c.get("name") == PROXY for c in _containers(pod)),
         tuple(sorted((meta.get("labels") or {}).items())),
+        tuple(sorted((meta.get("annotations") or {}).items())),
     )
+
+
+# Pod annotations that send traffic around the sidecar (istio/istio 1.23.2
+# pkg/config/annotation: traffic.sidecar.istio.io/*), read by istio-init's iptables rules.
+BYPASS_ANNOTATIONS = (
+    "traffic.sidecar.istio.io/excludeOutboundIPRanges",
+    "traffic.sidecar.istio.io/excludeOutboundPorts",
+    "traffic.sidecar.istio.io/includeOutboundIPRanges",
+)
+
+
+def no_evidence_hints(cluster: ClusterLike, client: Pod) -> list[str]:
+    """What the cluster says about a request its client's sidecar did not log."""
+    hints = [
+        f"{client.proxy} has {key}={value!r}: that traffic may bypass the sidecar"
+        for key, value in client.annotations
+        if key in BYPASS_ANNOTATIONS and value != ("*" if key.endswith("includeOutboundIPRanges") else "")
+    ]
+    try:
+        mesh = read_mesh(cluster)
+        telemetries = cluster.kubectl_json("get", "telemetries.telemetry.istio.io", "-A").get("items", [])
+    except LabError:
+        return hints
+    logging = [t for t in telemetries if (t.get("spec") or {}).get("accessLogging")]
+    if "accessLogFile" not in mesh and not logging:
+        hints.append("access logging is off: no meshConfig.accessLogFile and no Telemetry with accessLogging")
+    return hints
 
 
 def start_time(cluster: ClusterLike) -> datetime:

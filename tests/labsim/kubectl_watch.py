@@ -126,6 +126,14 @@ def _since(args: Args) -> float | None:
     return None
 
 
+def _rfc3339_nano(ts: float) -> str:
+    """The kubelet's --timestamps stamp: Go's time.RFC3339Nano, trailing zeros of the fraction cut
+    (kubernetes 1.30 pkg/kubelet/kuberuntime/logs/logs.go, timeFormatOut)."""
+    whole, micros = divmod(round(ts * 1e6), 1_000_000)  # the simulator's clock keeps microseconds
+    nanos = f"{micros:06d}000".rstrip("0")
+    return iso(whole).replace("Z", f".{nanos}Z" if nanos else "Z")
+
+
 def logs(ctx, cluster: Cluster, args: Args) -> int:
     state = cluster.read()
     namespace = str(args.get("namespace", "default"))
@@ -166,7 +174,7 @@ def logs(ctx, cluster: Cluster, args: Args) -> int:
                 lines = lines[-tail:] if tail else []
             for ts, text in lines:
                 prefix = f"[pod/{pod['metadata']['name']}/{container}] " if args.on("prefix") else ""
-                stamp = iso(ts, fraction=True) + " " if args.on("timestamps") else ""
+                stamp = _rfc3339_nano(ts) + " " if args.on("timestamps") else ""
                 print(f"{prefix}{stamp}{text}")
     return 0
 
