@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from lab.config import Settings
 from lab.errors import UsageError
+from lab.nodes import Node
 from lab.progress import Progress
 from lab.scenario.engine import Engine, Interrupts
 from lab.scenario.junit import write_junit
@@ -72,15 +73,23 @@ def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: boo
     scenarios = select(catalog, names, run_all) if names or not paths else []
     scenarios += [load_scenario_file(p) for p in paths]
     from lab.cluster import Cluster  # late: listing and name errors need no lab
+    from lab.lab import Lab
 
     progress = Progress()
     interrupts = Interrupts()
+    cluster = Cluster.for_lab(settings)
+    hosts: dict[str, Node] = {}
+
+    def host(name: str) -> Node:  # opened on first use: most scenarios read no host's files
+        return hosts.setdefault(name, Lab.load(settings).node(name))
+
     engine = Engine(
-        Cluster.for_lab(settings),
+        cluster,
         progress,
         settings.lab_dir,
         interrupts=interrupts,
         step_timeout_cap=_step_timeout_cap(),
+        hosts=host,
     )
     results: list[ScenarioResult] = []
     with _counting_sigint(interrupts, progress):

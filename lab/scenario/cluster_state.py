@@ -136,6 +136,18 @@ def restore_objects(cluster: ClusterLike, saved: list[dict[str, Any]], timeout: 
         patch = merge_patch_between(strip_server_fields(current), snapshot)
         if patch:
             cluster.kubectl("patch", *where, "--type", "merge", "-p", json.dumps(patch), timeout=timeout)
+            if kind == "deployment" and "spec" in patch:
+                # A changed pod template rolls new pods: wait, so the next scenario (and the leak
+                # check's successor) meets the installed gateway, not one half-way through a rollout.
+                cluster.kubectl(
+                    "rollout",
+                    "status",
+                    f"deployment/{metadata['name']}",
+                    "-n",
+                    metadata["namespace"],
+                    f"--timeout={int(timeout)}s",
+                    timeout=timeout + 30,
+                )
 
 
 def merge_patch_between(current: Any, wanted: Any) -> Any:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,11 @@ from rich.markup import escape
 from lab.errors import LabError
 from lab.progress import Progress, StepHandle
 from lab.scenario import evidence
-from lab.scenario.assertions import Observed
+from lab.scenario.assertions import Observed, node_ip_refs
 from lab.scenario.cluster_state import (
     Baseline,
     ClusterLike,
+    Shell,
     cluster_time,
     describe,
     leaks,
@@ -35,7 +37,7 @@ from lab.scenario.cluster_state import (
     write_mesh,
 )
 from lab.scenario.interrupts import Guarded, Interrupts
-from lab.scenario.model import Apply, Exec, Logs, Scenario, Step, Wait
+from lab.scenario.model import Apply, Exec, HostLogs, Logs, Patch, Scenario, Step, Wait
 from lab.scenario.results import FAILED, LEAK_CHECK, PASSED, Case, ScenarioResult
 from lab.scenario.undo import Undo
 from lab.state import write_private
@@ -47,6 +49,11 @@ from lab.trace.proxylog import window_start
 from lab.waiting import Timeout, wait_until
 
 Analyze = Callable[..., list[Any]]
+Hosts = Callable[[str], Shell]  # a lab host by name (`lab.lab.Lab.node`)
+# How much of a host's log a hostLogs step reads: the end of it, where the request of interest is.
+HOST_LOG_LINES = 20000
+# An access log's own stamps (nginx and Apache `combined`: `[01/Dec/2024:14:05:03 +0000]`).
+_ACCESS_STAMP = re.compile(r"\[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]")
 
 
 class StepFailed(Exception):
@@ -64,6 +71,7 @@ class Engine:
         interrupts: Interrupts | None = None,
         step_timeout_cap: float | None = None,
         clock: Callable[[], datetime] | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
         self.interrupts = interrupts or Interrupts()
         self.raw = cluster
@@ -74,6 +82,7 @@ class Engine:
         self.analyze = analyze
         self.cap = step_timeout_cap
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.hosts = hosts
         self._since = ""
 
     # -- the run -----------------------------------------------------------------------------------
@@ -174,6 +183,12 @@ class Engine:
                     self._apply(action, timeout, undo, handle, result.scenario)
                 elif isinstance(action, Wait):
                     self._wait(action, timeout)
+                elif isinstance(action, Patch):
+                    self._patch(action, timeout, handle)
+                elif isinstance(action, HostLogs):
+                    since = self._since
+                    observe = lambda: self._host_logs(step, action, since)  # noqa: E731
+                    self._check(step, timeout, observe, result, handle)
                 elif isinstance(action, Exec):
                     self._since = cluster_time(self.cluster)
                     if step.traces_path:
@@ -215,6 +230,66 @@ class Engine:
         # kubectl wait fails at once while nothing matches yet (pods not created): that is "not yet".
         what = f"{' '.join(targets)}{f' -l {selector}' if selector else ''} {condition} in {action.namespace}"
         wait_until(attempt, timeout=timeout, what=what, first=1.0, interval=4.0, retry_on=(LabError,))
+
+    def _patch(self, action: Patch, timeout: float, handle: StepHandle) -> None:
+        """Patch, then block on the rollout: the next step must meet the new pods, not the old ones."""
+        where = ("-n", action.namespace)
+        kind = action.kind.lower()
+        patched = self.cluster.kubectl(
+            "patch", kind, action.name, *where, "--type", "merge", "-p", action.merge, timeout=timeout
+        )
+        handle.detail(escape(patched.stdout.strip()))
+        rolled = self.cluster.kubectl(
+            "rollout",
+            "status",
+            f"{kind}/{action.name}",
+            *where,
+            f"--timeout={int(timeout)}s",
+            timeout=timeout + 30,
+        )
+        for line in rolled.stdout.strip().splitlines()[-1:]:
+            handle.detail(escape(line))
+
+    def _host_logs(self, step: Step, action: HostLogs, since: str) -> Observed:
+        """The host's log lines stamped in or after the second the last exec step began (an access
+        log stamps whole seconds), plus the node addresses its expectations name."""
+        if self.hosts is None:
+            raise LabError(f"no SSH access to {action.node} here: this engine was built without lab hosts")
+        if self.interrupts.count:
+            raise KeyboardInterrupt
+        start = parse_time(since)
+        assert start is not None  # cluster_time checked the shape
+        addresses = self._node_addresses(step)
+        command = f"sudo tail -n {HOST_LOG_LINES} -- {shlex.quote(action.path)}"
+        read = self.hosts(action.node).run(command, check=False, timeout=60)
+        if not read.ok:
+            raise LabError(
+                f"{action.node}: cannot read {action.path}: {(read.stderr or read.stdout).strip()[-200:]}",
+                f"check that the server writing it runs on {action.node}",
+            )
+        floor = start.replace(microsecond=0)
+        kept = [
+            line for line in read.stdout.splitlines() if (_access_stamp(line) or floor - _SECOND) >= floor
+        ]
+        return Observed("\n".join(kept), addresses=addresses)
+
+    def _node_addresses(self, step: Step) -> dict[str, list[str]]:
+        """`NAMESPACE/POD-or-SELECTOR` -> the addresses of the nodes its running pods are on."""
+        found: dict[str, list[str]] = {}
+        for ref in dict.fromkeys(r for a in step.assertions for r in node_ip_refs(str(a.value))):
+            namespace, _, what = ref.partition("/")
+            source = ["-l", what] if "=" in what else [what]
+            listing = self.cluster.kubectl_json("get", "pods", "-n", namespace, *source)
+            pods = listing.get("items", [listing]) if listing.get("kind") == "List" else [listing]
+            found[ref] = sorted(
+                {
+                    p["status"]["hostIP"]
+                    for p in pods
+                    if not p.get("metadata", {}).get("deletionTimestamp")
+                    and (p.get("status") or {}).get("hostIP")
+                }
+            )
+        return found
 
     def _exec(self, action: Exec, timeout: float) -> Observed:
         t = action.target
@@ -454,6 +529,16 @@ def load_analyzer() -> Analyze:
             "install the whole project: pip install -e .",
         ) from None
     return analyze_paths
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def _access_stamp(line: str) -> datetime | None:
+    match = _ACCESS_STAMP.search(line)
+    if not match:
+        return None
+    return datetime.strptime(match[1], "%d/%b/%Y:%H:%M:%S %z").astimezone(timezone.utc)
 
 
 def _slug(name: str) -> str:

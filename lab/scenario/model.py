@@ -7,6 +7,7 @@ naming the file and the field (`scenarios/x.yaml: steps[3].expect: ...`).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from lab.errors import LabError
-from lab.scenario.assertions import EXEC_KINDS, LOG_KINDS, PATTERN_KINDS, Assertion
+from lab.scenario.assertions import (
+    EXEC_KINDS,
+    LOG_KINDS,
+    PATTERN_KINDS,
+    Assertion,
+    node_ip_refs,
+    with_addresses,
+)
 from lab.scenario.schema import SCENARIO_SCHEMA
 from lab.trace.expect import PathExpect
 
@@ -26,7 +34,14 @@ SCENARIOS_DIR = REPO_ROOT / "scenarios"
 MANIFESTS_DIR = REPO_ROOT / "manifests"
 FORMAT_HINT = "the scenario format is described in docs/scenarios.md"
 
-DEFAULT_TIMEOUTS = {"apply": 60.0, "wait": 180.0, "exec": 60.0, "logs": 60.0}
+DEFAULT_TIMEOUTS = {
+    "apply": 60.0,
+    "wait": 180.0,
+    "exec": 60.0,
+    "logs": 60.0,
+    "hostlogs": 60.0,
+    "patch": 300.0,
+}
 DEFAULT_CLIENT = {"namespace": "default", "pod": "pod1", "container": "netshoot"}
 DEFAULT_GATEWAYS = ({"namespace": "istio-system", "selector": "istio=egressgateway"},)
 
@@ -85,7 +100,33 @@ class Logs:
         return f"{self.container} log of {source} in {self.namespace}"
 
 
-Action = Apply | Wait | Exec | Logs
+@dataclass(frozen=True)
+class HostLogs:
+    """A log file on a lab host (not a pod), read over SSH: what the far end saw."""
+
+    node: str
+    path: str
+
+    @property
+    def subject(self) -> str:
+        return f"{self.path} on {self.node}"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A JSON merge patch on a preserved installed object; cleanup restores the saved snapshot."""
+
+    kind: str
+    namespace: str
+    name: str
+    merge: str  # JSON text
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.kind, self.namespace, self.name)
+
+
+Action = Apply | Wait | Exec | Logs | HostLogs | Patch
 
 
 @dataclass(frozen=True)
@@ -182,6 +223,7 @@ def load_scenario(
 
 def _build(data: dict[str, Any], path: Path, manifest_dir: Path) -> Scenario:
     client = PodRef(**{**DEFAULT_CLIENT, **data.get("client", {})})
+    preserved = {ObjectRef(**o) for o in data.get("preserve", ())}
     steps: list[Step] = []
     seen_exec = False
     for index, raw in enumerate(data["steps"]):
@@ -189,9 +231,16 @@ def _build(data: dict[str, Any], path: Path, manifest_dir: Path) -> Scenario:
         step = _build_step(raw, client, manifest_dir, where)
         if isinstance(step.action, Exec):
             seen_exec = True
-        if isinstance(step.action, Logs) and not seen_exec:
+        if isinstance(step.action, Logs | HostLogs) and not seen_exec:
+            key = "logs" if isinstance(step.action, Logs) else "hostLogs"
             raise LabError(
-                f"{where}.logs: a logs step reads logs since the last exec step; none before it", FORMAT_HINT
+                f"{where}.{key}: a {key} step reads logs since the last exec step; none before it",
+                FORMAT_HINT,
+            )
+        if isinstance(step.action, Patch) and step.action.ref not in preserved:
+            raise LabError(
+                f"{where}.patch: {step.action.ref} is not listed under `preserve`",
+                "add it there, so cleanup saves it first and restores it exactly",
             )
         if any(s.name == step.name for s in steps):
             raise LabError(
@@ -241,6 +290,15 @@ def _build_step(raw: dict[str, Any], client: PodRef, manifest_dir: Path, where: 
         )
         action = Exec(target, tuple(spec["command"]))
         default_name, kinds, subject = f"exec {' '.join(action.command)[:60]}", EXEC_KINDS, "stdout"
+    elif "patch" in raw:
+        spec = raw["patch"]
+        action = Patch(
+            spec["kind"], spec["namespace"], spec["name"], json.dumps(spec["merge"], sort_keys=True)
+        )
+        default_name, kinds, subject = f"patch {action.ref}", (), ""
+    elif "hostLogs" in raw:
+        action = HostLogs(**raw["hostLogs"])
+        default_name, kinds, subject = f"check {action.subject}", LOG_KINDS, action.subject
     else:
         action = Logs(**raw["logs"])
         default_name, kinds, subject = f"check the {action.subject}", LOG_KINDS, action.subject
@@ -261,6 +319,10 @@ def _build_step(raw: dict[str, Any], client: PodRef, manifest_dir: Path, where: 
             assertions.append(Assertion(kind, PathExpect.from_spec(expect[kind]), subject))
             continue
         values = expect[kind] if isinstance(expect[kind], list) else [expect[kind]]
+        if not isinstance(action, HostLogs) and any(node_ip_refs(str(v)) for v in values):
+            raise LabError(
+                f"{where}.expect.{kind}: {{node_ip:...}} is filled in for hostLogs steps only", FORMAT_HINT
+            )
         if kind in PATTERN_KINDS:
             _check_patterns(values, f"{where}.expect.{kind}")
         assertions += [Assertion(kind, value, subject) for value in values]
@@ -272,7 +334,7 @@ def _check_patterns(values: list[str], where: str) -> None:
     # Checked here, not when the assertion first runs: by then the scenario has changed the cluster.
     for value in values:
         try:
-            re.compile(value)
+            re.compile(with_addresses(value, {}))
         except re.error as error:
             raise LabError(
                 f"{where}: {value!r} is not a valid regular expression: {error}", FORMAT_HINT

@@ -80,6 +80,31 @@ _LOGS_EXPECT = {
     "properties": {"contains": _STRINGS, "notContains": _STRINGS, "matches": _STRINGS},
 }
 
+# A file on one of the lab's hosts, read over SSH (testpc's web server log, for instance).
+_HOST_LOGS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["node", "path"],
+    "properties": {
+        "node": {"enum": ["k3s-s", "k3s-w1", "k3s-w2", "testpc"]},
+        "path": {"type": "string", "pattern": "^/[^\\s'\"]+$"},
+    },
+}
+
+# A JSON merge patch on an installed object the scenario lists under `preserve` (so cleanup puts
+# it back exactly); a Deployment's rollout is waited for.
+_PATCH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "namespace", "name", "merge"],
+    "properties": {
+        "kind": {"enum": ["Deployment"]},
+        "namespace": _NAME,
+        "name": _NAME,
+        "merge": {"type": "object", "minProperties": 1},
+    },
+}
+
 _WAIT = {
     "type": "object",
     "additionalProperties": False,
@@ -98,6 +123,8 @@ _STEP = {
         "wait": _WAIT,
         "exec": _EXEC,
         "logs": _LOGS,
+        "hostLogs": _HOST_LOGS,
+        "patch": _PATCH,
         "expect": {"type": "object"},
     },
     "oneOf": [
@@ -105,6 +132,8 @@ _STEP = {
         {"required": ["wait"]},
         {"required": ["exec"]},
         {"required": ["logs"]},
+        {"required": ["hostLogs"]},
+        {"required": ["patch"]},
     ],
     "allOf": [
         {
@@ -116,7 +145,11 @@ _STEP = {
             "then": {"required": ["expect"], "properties": {"expect": _LOGS_EXPECT}},
         },
         {
-            "if": {"anyOf": [{"required": ["apply"]}, {"required": ["wait"]}]},
+            "if": {"required": ["hostLogs"]},
+            "then": {"required": ["expect"], "properties": {"expect": _LOGS_EXPECT}},
+        },
+        {
+            "if": {"anyOf": [{"required": ["apply"]}, {"required": ["wait"]}, {"required": ["patch"]}]},
             "then": {"not": {"required": ["expect"]}},
         },
     ],

@@ -10,6 +10,7 @@ import fnmatch
 import json
 import os
 import random
+import re
 import shlex
 import string
 import uuid
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from . import netpol, webserver
 from .cluster import State, matches
 from .kinds import iso
 
@@ -231,6 +233,45 @@ def write_logs(state: State, rule: dict, values: dict) -> None:
             )
 
 
+def resolved(request: Curl, host: str, port: int) -> str | None:
+    """curl's --resolve HOST:PORT:ADDRESS (curl docs, "--resolve"): connect there, keep Host and SNI."""
+    entry = request.flag("--resolve") or ""
+    name, _, rest = entry.partition(":")
+    wanted_port, _, address = rest.partition(":")
+    if name == host and wanted_port == str(port) and address:
+        return address.split(",")[0].strip("[]")
+    return None
+
+
+def connect_refused(host: str, port: int) -> str:
+    # curl 8 (lib/cf-socket.c, lib/connect.c) on ECONNREFUSED: exit 7 with this message.
+    return f"curl: (7) Failed to connect to {host} port {port} after 1 ms: Couldn't connect to server\n"
+
+
+def mark_upstream_failure(line: str) -> str:
+    """A proxy line whose upstream connect failed: RESPONSE_FLAGS UF, nothing sent or received
+    (Envoy access-log docs: UF, upstream connection failure)."""
+    return re.sub(r'^(\[[^\]]+\] "[^"]*" \d+ )\S+( \S+ \S+ "[^"]*" )\d+ \d+', r"\g<1>UF\g<2>0 0", line)
+
+
+def upstream_refused(rule: dict, scheme: str, host: str, values: dict) -> dict:
+    """The sidecar's upstream connection refused: only the sidecar logs (flag UF); TLS dies in the
+    handshake (the tcp_proxy closes the app's connection: curl 35), HTTP gets Envoy's local 503."""
+    client = [t for t in rule.get("logs", []) if t.get("pod") == "{pod}"]
+    changed = {**rule, "logs": [{**t, "line": mark_upstream_failure(t["line"])} for t in client]}
+    if scheme == "https":
+        changed.update(
+            exit=35, stderr=f"curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to {host}:443 "
+        )
+        return changed
+    # Envoy router's local reply for a failed upstream connect (response code details
+    # upstream_reset_before_response_started{connection_failure})
+    text = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+    values.update(status=503, bytes=len(text))
+    changed.update(stdout=text, status=503)
+    return changed
+
+
 def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
     request = Curl(argv)
     if not request.url:
@@ -238,6 +279,11 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
     parts = urlsplit(request.url)
     host, scheme = parts.hostname or "", parts.scheme
     port = parts.port or (443 if scheme == "https" else 80)
+    address = resolved(request, host, port)
+    if address is None and not netpol.resolves(state, pod):
+        # a NetworkPolicy that keeps the pod from CoreDNS: the lookup itself fails
+        error = f"curl: (6) Could not resolve host: {host}\n"
+        return 6, "", error if request.shows_errors else ""
     catalogue = load_rules(state.config.egress_file)
     rule = choose(state, catalogue["modes"][state.config.egress], pod, scheme, host)
     if rule is None:
@@ -273,7 +319,30 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
         "duration": random.randint(20, 200),
         "bytes": len(body.encode()),
     }
+    if address:
+        values["upstream_ip"] = address
+    # The pod's own connection goes to the gateway when the rule routes there, else to the
+    # upstream: a NetworkPolicy judges that one (netpol.py), and testpc's web server answers it.
+    has_proxy = any(c["name"] == "istio-proxy" for c in pod["spec"].get("containers", []))
+    via = gateway_pod if gateway_pod is not None and has_proxy else None
+    where = netpol.Destination(port, pod=via) if via else netpol.Destination(port, ip=values["upstream_ip"])
+    web = scheme == "http" and port == webserver.PORT and values["upstream_ip"] == webserver.address(state)
+    # (A gateway whose own upstream is refused is not simulated: no scenario needs it.)
+    refused = not netpol.allows(state, pod, where) or (web and not via and not webserver.installed(state))
+    if refused and not has_proxy:
+        out, err = write_out(request.flag("-w", "--write-out") or "", 0, values["upstream_ip"], 7)
+        return 7, out, (connect_refused(host, port) if request.shows_errors else "") + err
+    if refused:
+        rule = upstream_refused(rule, scheme, host, values)
+    elif web and webserver.installed(state):
+        source = webserver.node_address(state, via or pod)
+        agent = request.flag("-A", "--user-agent") or "curl/8.7.1"
+        status, page_text = webserver.serve(state, source, str(values["method"]), str(values["path"]), agent)
+        values.update(status=status, bytes=len(page_text.encode()))
+        rule = {**rule, "stdout": page_text, "status": status}
+    body = rule.get("stdout", body)
     write_logs(state, rule, values)
+    status = int(rule.get("status", status))
     code = int(rule.get("exit", 0))
     template = request.flag("-w", "--write-out") or ""
     # The IP curl connected to: the sidecar's iptables redirect accepts every outbound connection,

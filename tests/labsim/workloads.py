@@ -9,6 +9,7 @@ import random
 import zlib
 from typing import TYPE_CHECKING
 
+from . import scheduling
 from .config import CLUSTER_NODES
 from .kinds import iso, key_of
 
@@ -230,8 +231,13 @@ def create_pod(
     metadata.setdefault("labels", {})
     metadata.setdefault("annotations", {})
     spec = pod.setdefault("spec", {})
-    node_index = state.next_number("podPlacement", 0) % len(CLUSTER_NODES)
-    spec.setdefault("nodeName", CLUSTER_NODES[node_index])
+    if "nodeName" not in spec:
+        placed = scheduling.place(state, pod)
+        if placed is None:
+            ready_delay = None  # Pending: never Ready until the constraint can be met
+        else:
+            spec["nodeName"] = placed
+    node_index = CLUSTER_NODES.index(spec["nodeName"]) if spec.get("nodeName") in CLUSTER_NODES else 0
     injected = inject(state, pod)
     number = state.next_number("podIP", 5)
     metadata["annotations"].setdefault("labsim/pod-ip", f"10.42.{node_index}.{number}")
@@ -263,6 +269,9 @@ def create_pod(
         )
         for line in lines:
             state.append_log(metadata["namespace"], metadata["name"], container["name"], line)
+    if not spec.get("nodeName"):
+        event(state, pod, "Warning", "FailedScheduling", scheduling.unschedulable_message(pod))
+        return
     event(
         state,
         pod,
@@ -441,7 +450,7 @@ def render_pod(state: State, pod: dict) -> dict:
         }
 
     view["status"] = {
-        "phase": "Running",
+        "phase": "Running" if pod["spec"].get("nodeName") else "Pending",
         "conditions": [
             {"type": "PodReadyToStartContainers", "status": "True"},
             {"type": "Initialized", "status": "True"},

@@ -25,11 +25,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSim]:
         yield sim
 
 
-def test_scenarios_lists_the_six_with_titles(lab: LabSim) -> None:
+def test_scenarios_lists_the_ten_with_titles(lab: LabSim) -> None:
     listing = invoke(lab, "scenarios")
     assert listing.returncode == 0, listing.stderr
     rows = [line.split(None, 1) for line in listing.stdout.splitlines()]
     files = scenario_files()
+    assert len(SIX) == 10
     assert rows == [[name, files[name]["title"]] for name in SIX]
 
 
@@ -82,10 +83,10 @@ def test_every_scenario_exits_0_with_one_junit_testcase_per_assertion(lab: LabSi
     before, first = snapshot(lab), len(lab.commands("kubectl"))
     junit = tmp_path / "scenarios.xml"
 
-    result = invoke(lab, *RUN_ALL, "--junit", str(junit), timeout=300)
+    result = invoke(lab, *RUN_ALL, "--junit", str(junit), timeout=600)
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
-    assert "6 of 6 scenarios passed" in result.stdout
+    assert "10 of 10 scenarios passed" in result.stdout
     suites = ET.parse(junit).getroot().findall("testsuite")
     files = scenario_files()
     assert [s.get("name") for s in suites] == SIX
@@ -101,7 +102,7 @@ def test_every_scenario_exits_0_with_one_junit_testcase_per_assertion(lab: LabSi
     saved = calls.index(
         ["get", "service,deployment", "istio-egressgateway", "-n", "istio-system", "-o", "json"]
     )
-    assert [c[1] for c in calls[saved:] if c[0] == "patch" and c[2] == "istio-egressgateway"] == [
+    assert [c[1] for c in calls[saved:] if c[0] == "patch" and c[2] == "istio-egressgateway"][:2] == [
         "service",
         "deployment",
     ]
@@ -109,3 +110,33 @@ def test_every_scenario_exits_0_with_one_junit_testcase_per_assertion(lab: LabSi
     mesh = [c[-1] for c in calls if c[:3] == ["patch", "configmap", "istio"]]
     assert len(mesh) == 2 and "REGISTRY_ONLY" in mesh[0] and "REGISTRY_ONLY" not in mesh[1]
     assert "why:" in result.stdout
+
+
+# nginx's `combined` line as the simulated testpc writes it (tests/labsim/webserver.py)
+_COMBINED = re.compile(r'^(\S+) - - \[[^]]+\] "GET /\?via=(\S+) HTTP/1\.1" 200 (\d+) "-" "curl/8\.7\.1"$')
+
+
+def test_testpc_logs_pod1s_node_then_the_gateways_and_the_gateway_goes_back(lab: LabSim) -> None:
+    before, first = snapshot(lab), len(lab.commands("kubectl"))
+    access_log = lab.layout.node_root("testpc") / "var/log/nginx/access.log"
+    seen = len(access_log.read_text().splitlines()) if access_log.exists() else 0
+
+    result = invoke(lab, "scenario", "egress-testpc-source-ip")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    lines = access_log.read_text().splitlines()[seen:]
+    matched = [_COMBINED.match(line) for line in lines]
+    assert len(lines) == 2 and all(matched), lines
+    source = {m[2]: m[1] for m in matched if m}
+    node_ip = {n: (lab.layout.instance(n) or {})["private_ip"] for n in ("k3s-s", "k3s-w1", "k3s-w2")}
+    [pod1] = [p for p in lab.objects("Pod", "default") if p["metadata"]["name"] == "pod1"]
+    assert source["pod1-sidecar"] == node_ip[pod1["spec"]["nodeName"]]
+    assert source["egress-gateway"] in node_ip.values()
+    assert source["egress-gateway"] != source["pod1-sidecar"], (
+        "the anti-affinity kept the gateway off pod1's node"
+    )
+    calls = kubectl_calls(lab, first)
+    patches = [c[-1] for c in calls if c[:3] == ["patch", "deployment", "istio-egressgateway"]]
+    assert len(patches) == 2 and "podAntiAffinity" in patches[0] and '"affinity": null' in patches[1]
+    assert [c[2] for c in calls if c[:2] == ["rollout", "status"]] == ["deployment/istio-egressgateway"] * 2
+    assert snapshot(lab) == before, "the gateway's Deployment is back as installed"
