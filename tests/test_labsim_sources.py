@@ -20,16 +20,17 @@ IMITATING = {
     "kubectl.py",
     "kubectl_watch.py",
     "moto_fixes.py",
+    "netpol.py",
     "node_tools.py",
     "nodes.py",
     "printers.py",
     "release.py",
+    "scheduling.py",
     "strategic.py",
+    "webserver.py",
     "workloads.py",
+    "egress.py",
 }
-# egress.py imitates Envoy's access log; the branch that rewrites it (issue 9, the trace work) adds
-# its citations: move it into IMITATING once that is merged
-PENDING = {"egress.py"}
 # the simulator's own plumbing: settings, command log, process entry points, fixtures
 PLUMBING = {"__init__.py", "__main__.py", "config.py", "fixtures.py", "log.py", "sim.py", "tool.py"}
 SOURCE = re.compile(
@@ -40,7 +41,7 @@ VERSION = re.compile(r"\bv?\d+\.\d+\.\d+\b|\b1\.\d\d\b|ubuntu/[\w.~+-]+|RFC \d{4
 
 
 def test_every_module_is_classified() -> None:
-    assert {p.name for p in LABSIM.glob("*.py")} == IMITATING | PENDING | PLUMBING, (
+    assert {p.name for p in LABSIM.glob("*.py")} == IMITATING | PLUMBING, (
         "new module: does it imitate a tool?"
     )
 
