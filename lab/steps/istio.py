@@ -32,16 +32,18 @@ class Istioctl(Step):
     def run(self, ctx: UpContext) -> None:
         version = ctx.cluster.istio_version
         # The release tarball carries istioctl and samples/addons, both pinned to one version;
-        # its published .sha256 is checked before anything is unpacked.
+        # its published .sha256 is checked before anything is unpacked. It is fetched into a
+        # private folder of its own: a fixed name in /tmp could be anyone's file (or symlink).
         name = f"istio-{version}-linux-$arch.tar.gz"
         url = f"{RELEASES}/{version}/{name}"
         script = (
             'case "$(uname -m)" in aarch64|arm64) arch=arm64 ;; *) arch=amd64 ;; esac && '
-            "cd /tmp && "
+            'download=$(mktemp -d) && cd "$download" && '
             f"curl -fsSL --retry 5 -o {name} {url} && "
             f"curl -fsSL --retry 5 -o {name}.sha256 {url}.sha256 && "
             f"sha256sum -c {name}.sha256 && "
-            f"tar -xzf {name} -C $HOME"
+            f"tar -xzf {name} -C $HOME && "
+            'cd / && rm -rf "$download"'
         )
         ctx.node("k3s-s").run(script, timeout=600)
         ctx.detail(f"istioctl {version} in {ctx.cluster.istio_home}")
