@@ -89,6 +89,15 @@ def status(c, name=None, region=None, profile=None, all=False, debug=False):
     cli.run(lambda: lab_status(settings, show_all=all), debug)
 
 
+@task(help=_local_help(yes="do it without asking (needed when not run from a terminal)"))
+def reset(c, yes=False, name=None, debug=False):
+    """Put the lab back to how `up` left it: lists what it removes or restores, then does it."""
+    from lab.reset import reset as lab_reset
+
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: lab_reset(settings, yes=yes), debug)
+
+
 @task(help=_help(instance_type="EC2 instance type to price (default t3.medium)"))
 def plan(c, name=None, region=None, profile=None, instance_type=None, debug=False):
     """Show what `up` would create and what it costs per hour; works offline."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ class LabState:
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     steps: dict[str, StepRecord] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
+    # A scenario cleanup abandoned with a second Ctrl-C: {"scenario": name, "undo": Undo as JSON}.
+    pending_cleanup: dict[str, Any] | None = None
 
     def step_done(self, step: str) -> bool:
         record = self.steps.get(step)
@@ -62,11 +66,47 @@ class LabState:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LabState:
-        data = dict(data)
-        data["nodes"] = {k: NodeInfo(**v) for k, v in data.get("nodes", {}).items()}
-        data["steps"] = {k: StepRecord(**v) for k, v in data.get("steps", {}).items()}
-        return cls(**data)
+    def from_dict(cls, data: Any) -> LabState:
+        """Build from parsed JSON, checking every field's type (TypeError names the first wrong one)."""
+        return _build(cls, data, "state")
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise TypeError(f"{where} is {type(data).__name__}, not an object")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise TypeError(f"{where} has unknown field(s) {', '.join(unknown)}")
+    return cls(**{name: _value(hints[name], value, f"{where}.{name}") for name, value in data.items()})
+
+
+def _value(kind: Any, value: Any, where: str) -> Any:
+    """`value` checked against the annotation `kind` (the few shapes the state uses)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _value(inner, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"{where} is {type(value).__name__}, not an object")
+        return {str(k): _value(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if is_dataclass(kind):
+        return _build(kind, value, where)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise TypeError(f"{where} is {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+class StateDamaged(LabError):
+    """state.json exists but cannot be read back: the stack can stand in for it."""
 
 
 def now_iso() -> str:
@@ -84,8 +124,8 @@ def load_state(lab_dir: Path) -> LabState | None:
     try:
         return LabState.from_dict(json.loads(path.read_text()))
     except (ValueError, TypeError, KeyError) as error:
-        raise LabError(
-            f"{path} is damaged ({error})", "restore it, or move it away and run `invoke status --all`"
+        raise StateDamaged(
+            f"{path} is damaged ({error})", "`invoke up` rebuilds it from the stack; `invoke down` needs none"
         ) from None
 
 

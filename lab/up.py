@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
-from lab import evidence
+from lab import evidence, lock
+from lab.cloud import Cloud
 from lab.config import Settings
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.progress import Progress
+from lab.recovery import local_state, rebuilt
 from lab.state import LabState
 from lab.steps import STEP_NAMES, STEPS, Step, UpContext
 
@@ -18,7 +21,18 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
     if until is not None and until not in STEP_NAMES:
         raise UsageError(f"unknown step '{until}'", f"steps: {', '.join(STEP_NAMES)}")
     progress = progress or Progress()
-    lab = Lab.load_or_new(settings)
+    with lock.hold(settings.lab_dir, "up", _stack_deleting(settings)) as held:
+        return _up(settings, until, progress, held)
+
+
+def _up(settings: Settings, until: str | None, progress: Progress, held: lock.Held) -> Lab:
+    state, why = local_state(settings, progress)
+    if state is None:
+        cloud = Cloud(settings.region, settings.profile)
+        state = rebuilt(settings, progress, cloud, why, keep_damaged=True) or LabState(
+            name=settings.name, region=settings.region, stack_name=settings.stack_name
+        )
+    lab = Lab(settings, state)
     if lab.state.stack_id:
         settings = lab.settings = resumed(settings, lab.state)
     ctx = UpContext(settings, lab, progress)
@@ -31,12 +45,26 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
                 progress.info(f"Stopped after '{until}' as asked; `invoke up` continues from here.")
                 return lab
     except KeyboardInterrupt:
-        progress.warn("Interrupted. Nothing was deleted: `invoke up` resumes, `invoke down` removes the lab.")
+        if not held.deleting:
+            progress.warn("Interrupted. Nothing was deleted: `invoke up` resumes, `invoke down` removes the lab.")
         raise
     finally:
         ctx.close()
     _summary(ctx, time.monotonic() - started)
     return lab
+
+
+def _stack_deleting(settings: Settings) -> Callable[[], bool]:
+    """Whether the lab's stack is being deleted (by a `down` run elsewhere); asked by the lock's watcher."""
+    clouds: list[Cloud] = []
+
+    def deleting() -> bool:
+        if not clouds:
+            clouds.append(Cloud(settings.region, settings.profile))
+        info = clouds[0].stack(settings.stack_name)
+        return info is not None and info.status == "DELETE_IN_PROGRESS"
+
+    return deleting
 
 
 def resumed(settings: Settings, state: LabState) -> Settings:
@@ -84,6 +112,9 @@ def _run_step(ctx: UpContext, step: Step) -> None:
             lab.state.record_step(step.name, False, handle.elapsed)
             if lab.state.stack_id:
                 lab.save()
+            held = lock.current()
+            if held is not None and held.deleting:
+                raise
             if isinstance(error, Exception) and step.remote and lab.state.nodes:
                 handle.note("collecting evidence")
                 bundle = evidence.collect(
@@ -96,7 +127,7 @@ def _run_step(ctx: UpContext, step: Step) -> None:
             raise
         finally:
             ctx.handle = None
-        if lab.state.stack_id or lab.dir.exists():
+        if lab.state.stack_id or (lab.dir / "state.json").exists() or step.name != "preflight":
             lab.save()
 
 

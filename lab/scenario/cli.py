@@ -16,6 +16,7 @@ from types import FrameType
 
 from rich.markup import escape
 
+from lab import lock
 from lab.config import Settings
 from lab.errors import UsageError
 from lab.progress import Progress
@@ -42,10 +43,15 @@ def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: boo
     scenarios = select(load_catalog(), list(names), run_all)
     from lab.cluster import Cluster  # late: listing and name errors need no lab
 
+    with lock.hold(settings.lab_dir, "scenario"):
+        return _run(settings, scenarios, keep, junit, Cluster)
+
+
+def _run(settings: Settings, scenarios: list, keep: bool, junit: str | None, cluster_class: type) -> int:
     progress = Progress()
     interrupts = Interrupts()
     engine = Engine(
-        Cluster.for_lab(settings),
+        cluster_class.for_lab(settings),
         progress,
         settings.lab_dir,
         interrupts=interrupts,

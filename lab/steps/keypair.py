@@ -28,6 +28,13 @@ class KeyPair(Step):
     def run(self, ctx: UpContext) -> None:
         settings, state = ctx.settings, ctx.lab.state
         name, path = settings.own_key_name, ctx.lab.dir / f"{settings.own_key_name}.pem"
+        if state.stack_id:
+            # The instances accept only that key and AWS never shows a private key twice: deleting
+            # the key pair would strand them. Only a new lab gets a usable key.
+            raise LabError(
+                f"lab '{settings.name}' is running but the private key of key pair '{name}' is not in {path}",
+                "run `invoke down` (it needs no key), then `invoke up` for a new lab",
+            )
         existing = ctx.cloud.key_pair(name)
         if existing is not None:
             raise LabError(

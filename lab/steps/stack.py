@@ -8,6 +8,7 @@ from typing import Any
 from lab import TOOLKIT
 from lab.cloud import TAG_CREATED_AT, TAG_CREATED_BY, TAG_NAME, TAG_OWNER, StackInfo, format_event
 from lab.errors import LabError
+from lab.recovery import TAG_ISTIO_VERSION, TAG_NETSHOOT_IMAGE
 from lab.state import NodeInfo, now_iso
 from lab.steps.base import Step, UpContext
 from lab.template import NODE_OUTPUTS, parameters, template_body
@@ -54,6 +55,9 @@ class Stack(Step):
                 TAG_CREATED_BY: TOOLKIT,
                 TAG_CREATED_AT: now_iso(),
                 TAG_OWNER: state.owner or "unknown",
+                # Not template parameters: kept on the stack so that a lost state can be rebuilt.
+                TAG_ISTIO_VERSION: settings.istio_version,
+                TAG_NETSHOOT_IMAGE: settings.netshoot_image,
             }
             stack_id = cloud.create_stack(
                 settings.stack_name,

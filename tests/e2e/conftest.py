@@ -34,22 +34,29 @@ def sim_cli(labsim: LabSim) -> Cli:
 
 
 def read_until(process: subprocess.Popen, text: str, timeout: float = 60) -> str:
-    """Read the process's stdout until a line contains `text`; fail (not hang) at the deadline."""
+    """Read the process's stdout until a line contains `text`; fail (not hang) at the deadline.
+
+    Reads the pipe's file descriptor itself: a buffered `readline` can pull several lines in at
+    once, and `select` then waits on a pipe whose next lines are already in Python's buffer.
+    """
+    import os
     import selectors
     import time
 
     assert process.stdout is not None
-    seen: list[str] = []
+    fd = process.stdout.fileno()
+    seen = b""
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(fd, selectors.EVENT_READ)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not selector.select(timeout=deadline - time.monotonic()):
                 break
-            line = process.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            seen.append(line)
-            if text in line:
-                return line
-    raise AssertionError(f"no line with {text!r} within {timeout}s; got:\n{''.join(seen)}")
+            seen += chunk
+            for line in seen.decode(errors="replace").splitlines(keepends=True):
+                if text in line and line.endswith("\n"):
+                    return line
+    raise AssertionError(f"no line with {text!r} within {timeout}s; got:\n{seen.decode(errors='replace')}")

@@ -1,0 +1,117 @@
+"""A lab that survives its user: `down` during `up`, damaged or missing local state, a lost key."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import boto3
+
+from tests.e2e.conftest import cli_for, lab_dir, read_until
+from tests.labsim.sim import LabSim
+from tests.scenario.e2e import start
+
+NODES = ("k3s-s", "k3s-w1", "k3s-w2", "testpc")
+
+
+def _ec2(sim: LabSim):
+    return boto3.client(
+        "ec2",
+        endpoint_url=sim.env["AWS_ENDPOINT_URL"],
+        region_name=sim.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _instance_states(sim: LabSim) -> list[str]:
+    reply = _ec2(sim).describe_instances()
+    return sorted(i["State"]["Name"] for r in reply["Reservations"] for i in r["Instances"])
+
+
+def _clean(result) -> None:
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "unexpected" not in result.stdout + result.stderr
+
+
+def test_down_during_up_stops_up_at_once_and_nothing_is_written_after_the_archive(labsim_factory) -> None:
+    sim = labsim_factory(cloud_init_delay=120)
+    cli = cli_for(sim)
+    up = start(sim, "up")
+    read_until(up, "Waiting for cloud-init")
+    second = cli("up")
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert f"is busy: `invoke up` (pid {up.pid}" in second.stderr
+    _clean(second)
+
+    down = start(sim, "down")
+    began = time.monotonic()
+    up_out, up_err = up.communicate(timeout=60)
+    up_stopped = time.monotonic() - began
+    down_out, down_err = down.communicate(timeout=120)
+
+    assert down.returncode == 0, down_out + down_err
+    assert f"`invoke up` (pid {up.pid}" in down_out and "told it to stop" in down_out
+    assert up.returncode == 1, up_out + up_err
+    assert "`invoke down` is deleting this lab: up stopped" in up_err
+    assert "Traceback" not in up_err and "Nothing was deleted" not in up_out
+    # Far below cloud-init's 120 s wait: the up noticed and stopped, it did not wait it out.
+    assert up_stopped < 15, up_stopped
+    assert _instance_states(sim) == ["terminated"] * 4
+    assert not lab_dir(sim).exists(), "no state written after down archived the folder"
+    (archive,) = (sim.lab_home / "archive").iterdir()
+    state = json.loads((archive / "state.json").read_text())
+    assert state["stack_id"] and not state["steps"].get("cloud-init", {}).get("done")
+
+
+def test_damaged_and_missing_state_and_a_lost_key_are_recovered_from_the_stack(labsim_factory) -> None:
+    sim = labsim_factory()
+    cli = cli_for(sim)
+    home = lab_dir(sim)
+    assert cli("up", "--until", "ssh").returncode == 0
+    addresses = [sim.address(n) for n in NODES]
+    good = json.loads((home / "state.json").read_text())
+
+    # A wrong type, as a hand edit leaves it.
+    (home / "state.json").write_text(json.dumps({**good, "nodes": []}))
+    status = cli("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    _clean(status)
+    assert "state.nodes is list, not an object" in status.stdout
+    assert "read lab 'egress' from stack lab-egress" in status.stdout
+    assert all(address in status.stdout for address in addresses)
+
+    again = cli("up", "--until", "ssh")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "state.json is damaged: rebuilt lab 'egress' from stack lab-egress" in again.stdout
+    rebuilt = json.loads((home / "state.json").read_text())
+    assert {n: v["public_ip"] for n, v in rebuilt["nodes"].items()} == dict(zip(NODES, addresses, strict=True))
+    assert rebuilt["versions"] == good["versions"] and rebuilt["key_created"] is True
+    assert list(home.glob("state.damaged-*.json")), "the damaged file is kept for its owner"
+
+    # Not JSON at all: down needs none of it.
+    (home / "state.json").write_text("{not json")
+    (home / "lab-egress.pem").unlink()
+    # The folder gone, the stack alive: the key is lost for good, and up says the one fix.
+    shutil.rmtree(home)
+    lost = cli("up")
+    assert lost.returncode == 1
+    _clean(lost)
+    assert "no local state" in lost.stdout and "rebuilt lab 'egress' from stack lab-egress" in lost.stdout
+    assert "private key of key pair 'lab-egress' is not in" in lost.stderr
+    assert "run `invoke down` (it needs no key), then `invoke up`" in lost.stderr
+    assert "delete-key-pair" not in lost.stderr
+    assert _instance_states(sim) == ["running"] * 4, "nothing stranded, nothing deleted"
+    assert [p["KeyName"] for p in _ec2(sim).describe_key_pairs()["KeyPairs"]] == ["lab-egress"]
+
+    status = cli("status")
+    assert status.returncode == 0 and all(address in status.stdout for address in addresses)
+
+    (home / "state.json").write_text("{not json")
+    down = cli("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    _clean(down)
+    assert "is damaged" in down.stdout and "4 instances terminated" in down.stdout
+    assert _instance_states(sim) == ["terminated"] * 4
+    assert _ec2(sim).describe_key_pairs()["KeyPairs"] == []
