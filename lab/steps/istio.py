@@ -184,7 +184,9 @@ class Istio(Step):
         cluster = ctx.cluster
         deployments = ctx.seen.get(self.name) or self._deployments(ctx)
         present = {i["metadata"]["name"] for i in deployments.get("items", [])}
-        found = ctx.seen.get("istio-drift") or []
+        found: list[str] = []
+        if set(ISTIO_DEPLOYMENTS) <= present:  # installed before: is it still what the install produces?
+            found = ctx.seen["istio-drift"] if "istio-drift" in ctx.seen else drift(cluster)
         for line in found:
             ctx.detail(f"drift: {line}")
         if found or not set(ISTIO_DEPLOYMENTS) <= present:

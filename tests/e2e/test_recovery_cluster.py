@@ -99,7 +99,7 @@ def test_a_clobbered_gateway_is_reported_by_name_and_repaired_by_up(lab: LabSim)
 
 
 def _abandon_cleanup(lab: LabSim, scenario: str) -> tuple[str, str]:
-    """Run `scenario`; right after it applies its first file, press Ctrl-C twice."""
+    """Run `scenario`; right after it applies its first file, press Ctrl-C, and again during the cleanup."""
     first = len(lab.commands("kubectl"))
     running = start(lab, "scenario", scenario)
     deadline = time.monotonic() + 120
@@ -108,6 +108,8 @@ def _abandon_cleanup(lab: LabSim, scenario: str) -> tuple[str, str]:
         assert time.monotonic() < deadline, "the scenario never applied anything"
         time.sleep(0.05)
     running.send_signal(signal.SIGINT)
+    # Two signals sent at once arrive as one: the second goes once the first was counted.
+    read_until(running, "Ctrl-C: stopping after the current command")
     running.send_signal(signal.SIGINT)
     out, err = running.communicate(timeout=120)
     assert running.returncode == 130, out + err
@@ -117,8 +119,8 @@ def _abandon_cleanup(lab: LabSim, scenario: str) -> tuple[str, str]:
 
 def test_an_abandoned_cleanup_is_pending_until_the_next_scenario_or_reset_finishes_it(lab: LabSim) -> None:
     before = snapshot(lab)
-    _abandon_cleanup(lab, "egress-sni-broken")
-    assert snapshot(lab) != before, "the study notes' gateway is still applied"
+    out, _ = _abandon_cleanup(lab, "egress-sni-broken")
+    assert snapshot(lab) != before, out
     state = json.loads((lab_dir(lab) / "state.json").read_text())
     assert state["pending_cleanup"]["scenario"] == "egress-sni-broken"
     status = invoke(lab, "status")

@@ -68,7 +68,10 @@ def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: 
         return f"{label} created{suffix}"
     meta = state.meta(old)
     previous = meta.get("applied")
-    if previous == doc:
+    # kubectl's three-way patch (kubernetes/kubectl staging/src/k8s.io/kubectl/pkg/cmd/apply/patcher.go)
+    # is computed from the last applied config, the new one and the live object: it is empty, and the
+    # object "unchanged", only when the live object still has every field the file sets.
+    if previous == doc and _holds(old, doc):
         return f"{label} unchanged{suffix}"
     if dry_run:
         return f"{label} configured{suffix}"
@@ -84,6 +87,19 @@ def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: 
             "missing annotation will be patched automatically.\n" + line
         )
     return line
+
+
+def _holds(live: object, wanted: object) -> bool:
+    """Whether `live` has every field of `wanted` (maps key by key, lists item by item)."""
+    if isinstance(wanted, dict):
+        return isinstance(live, dict) and all(k in live and _holds(live[k], v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(wanted)
+            and all(_holds(a, b) for a, b in zip(live, wanted, strict=True))
+        )
+    return live == wanted
 
 
 def create(state: State, doc: dict) -> None:
