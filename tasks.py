@@ -42,6 +42,7 @@ def _local_help(**extra: str) -> dict[str, str]:
         instance_type="EC2 instance type of the four nodes (default t3.medium)",
         k3s_version="k3s version (default v1.30.5+k3s1)",
         istio_version="Istio version (default 1.23.2)",
+        rebuild="replace this node with a new instance first (k3s-s, k3s-w1, k3s-w2 or testpc)",
     )
 )
 def up(
@@ -57,6 +58,7 @@ def up(
     instance_type=None,
     k3s_version=None,
     istio_version=None,
+    rebuild=None,
     debug=False,
 ):
     """Create the lab: the k3s stack, Istio (demo profile), Kiali and the netshoot pods."""
@@ -72,7 +74,7 @@ def up(
         k3s_version=k3s_version,
         istio_version=istio_version,
     )
-    cli.run(lambda: lab_up(settings, until=until) and None, debug)
+    cli.run(lambda: lab_up(settings, until=until, rebuild=rebuild) and None, debug)
 
 
 @task(help=_help())

@@ -12,20 +12,23 @@ from lab.config import Settings
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.progress import Progress
+from lab.rebuild import rebuild as replace_node
 from lab.recovery import local_state, rebuilt
 from lab.state import LabState
 from lab.steps import STEP_NAMES, STEPS, Step, UpContext
 
 
-def up(settings: Settings, until: str | None = None, progress: Progress | None = None) -> Lab:
+def up(
+    settings: Settings, until: str | None = None, progress: Progress | None = None, rebuild: str | None = None
+) -> Lab:
     if until is not None and until not in STEP_NAMES:
         raise UsageError(f"unknown step '{until}'", f"steps: {', '.join(STEP_NAMES)}")
     progress = progress or Progress()
     with lock.hold(settings.lab_dir, "up", _stack_deleting(settings)) as held:
-        return _up(settings, until, progress, held)
+        return _up(settings, until, progress, held, rebuild)
 
 
-def _up(settings: Settings, until: str | None, progress: Progress, held: lock.Held) -> Lab:
+def _up(settings: Settings, until: str | None, progress: Progress, held: lock.Held, rebuild: str | None) -> Lab:
     state, why = local_state(settings, progress)
     if state is None:
         cloud = Cloud(settings.region, settings.profile)
@@ -39,6 +42,8 @@ def _up(settings: Settings, until: str | None, progress: Progress, held: lock.He
     progress.info(f"Lab '{settings.name}' in {settings.region} (stack {settings.stack_name})")
     started = time.monotonic()
     try:
+        if rebuild:
+            replace_node(ctx, rebuild)
         for step in STEPS:
             _run_step(ctx, step)
             if step.name == until:
@@ -120,10 +125,9 @@ def _run_step(ctx: UpContext, step: Step) -> None:
                 bundle = evidence.collect(
                     ctx.nodes(tuple(lab.state.nodes)), lab.dir, f"step {step.name}: {error}"
                 )
-                raise LabError(
-                    f"step '{step.name}' failed: {error}",
-                    f"evidence in {bundle}; fix the cause and run `invoke up` again to resume",
-                ) from error
+                message = error.message if isinstance(error, LabError) else str(error)
+                fix = getattr(error, "hint", None) or "fix the cause and run `invoke up` again to resume"
+                raise LabError(f"step '{step.name}' failed: {message}", f"evidence in {bundle}; {fix}") from error
             raise
         finally:
             ctx.handle = None

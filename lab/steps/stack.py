@@ -23,7 +23,7 @@ class Stack(Step):
 
     def done(self, ctx: UpContext) -> bool:
         info = ctx.cloud.stack(ctx.lab.state.stack_id or ctx.settings.stack_name)
-        if info is None or info.status != "CREATE_COMPLETE":
+        if info is None or info.status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):  # updated by --rebuild
             return False
         require_ours(info, ctx.lab.state.owner)
         record_stack(ctx, info)

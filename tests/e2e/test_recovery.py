@@ -115,3 +115,57 @@ def test_damaged_and_missing_state_and_a_lost_key_are_recovered_from_the_stack(l
     assert "is damaged" in down.stdout and "4 instances terminated" in down.stdout
     assert _instance_states(sim) == ["terminated"] * 4
     assert _ec2(sim).describe_key_pairs()["KeyPairs"] == []
+
+
+def _cluster_nodes(sim: LabSim) -> list[str]:
+    return sorted(n["metadata"]["name"] for n in sim.objects("Node"))
+
+
+def test_after_a_transient_cloud_init_failure_up_again_reruns_the_boot_script(labsim_factory) -> None:
+    sim = labsim_factory(cloud_init_fail="k3s-w2", cloud_init_fault="transient")
+    cli = cli_for(sim)
+    failed = cli("up", "--until", "nodes-ready")
+    assert failed.returncode == 1
+    _clean(failed)
+    assert "cloud-init failed on k3s-w2" in failed.stderr
+    assert "`invoke up` again re-runs the boot script of k3s-w2 (safe to re-run)" in failed.stderr
+    assert "`invoke up --rebuild k3s-w2` replaces k3s-w2" in failed.stderr
+
+    again = cli("up", "--until", "nodes-ready")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "k3s-w2: its boot script ran again and succeeded" in again.stdout
+    (rerun,) = sim.commands("boot-script")
+    assert rerun["node"] == "k3s-w2" and rerun["exit"] == 0
+    log = (sim.layout.node_root("k3s-w2") / "var/log/cloud-init-output.log").read_text()
+    assert "[ERROR]  Download failed" in log and log.rstrip().endswith("[INFO]  systemd: Starting k3s-agent"), (
+        "the re-run's output is appended to the log cloud-init wrote"
+    )
+    assert _cluster_nodes(sim) == ["k3s-s", "k3s-w1", "k3s-w2"]
+
+
+def test_a_node_that_fails_again_is_replaced_by_up_rebuild_at_its_private_address(labsim_factory) -> None:
+    sim = labsim_factory(cloud_init_fail="k3s-w2", cloud_init_fault="first-instance")
+    cli = cli_for(sim)
+    assert cli("up", "--until", "nodes-ready").returncode == 1
+    before = json.loads((lab_dir(sim) / "state.json").read_text())["nodes"]
+    again = cli("up", "--until", "nodes-ready")
+    assert again.returncode == 1
+    _clean(again)
+    assert "the boot script failed again on k3s-w2" in again.stderr
+    assert "`invoke up --rebuild k3s-w2` replaces k3s-w2 with a new instance (same private address)" in again.stderr
+    assert "re-runs the boot script" not in again.stderr, "a re-run is not offered twice"
+
+    rebuilt = cli("up", "--rebuild", "k3s-w2", "--until", "nodes-ready", timeout=300)
+
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    after = json.loads((lab_dir(sim) / "state.json").read_text())["nodes"]
+    assert after["k3s-w2"]["instance_id"] != before["k3s-w2"]["instance_id"]
+    assert after["k3s-w2"]["private_ip"] == before["k3s-w2"]["private_ip"] == "192.168.10.102"
+    assert {n: after[n]["instance_id"] for n in ("k3s-s", "k3s-w1", "testpc")} == {
+        n: before[n]["instance_id"] for n in ("k3s-s", "k3s-w1", "testpc")
+    }, "only that node was replaced"
+    assert _instance_states(sim).count("running") == 4 and _instance_states(sim).count("terminated") == 1
+    assert _cluster_nodes(sim) == ["k3s-s", "k3s-w1", "k3s-w2"]
+    delete = [e["argv"] for e in sim.commands("kubectl") if e["argv"][1:3] == ["delete", "node"]]
+    assert delete and delete[0][3] == "k3s-w2", "k3s forgets the old node's password first"

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import TOOLS_DIR, Layout, SimConfig
-from .node_tools import DEFAULT_K3S, write_boot_files
+from .node_tools import DEFAULT_K3S, failed_at_boot, instances_file, write_boot_files, write_boot_script
 
 SSHD = "/usr/sbin/sshd"
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
@@ -178,6 +178,10 @@ class Watcher(threading.Thread):
         for path in (self.layout.node_root(node.name), self.layout.node_home(node.name)):
             path.mkdir(parents=True, exist_ok=True)
         marker.write_text(node.instance_id)
+        generations = instances_file(self.layout, node.name)
+        seen = generations.read_text().split() if generations.exists() else []
+        if node.instance_id not in seen:
+            generations.write_text(" ".join([*seen, node.instance_id]))
         if not (folder / "host_key").exists():
             self._new_host_key(node)
         (folder / "authorized_keys").write_text(self._public_key(node.key_name))
@@ -194,10 +198,11 @@ class Watcher(threading.Thread):
             "booted_at": node.boot_at,
             "k3s_version": version[1] if version else DEFAULT_K3S,
         }
-        write_boot_files(self.layout, node.name, info, node.name in self.config.faults.cloud_init_fail)
         temporary = self.layout.instance_file(node.name).with_suffix(".tmp")
         temporary.write_text(json.dumps(info))
         os.replace(temporary, self.layout.instance_file(node.name))
+        write_boot_files(self.layout, node.name, info, failed_at_boot(self.layout, self.config, node.name))
+        write_boot_script(self.layout, node.name, TOOLS_DIR)
         node.booted = True
         self.on_event(f"{node.name}: booted ({node.instance_id}, {node.public_ip})")
 

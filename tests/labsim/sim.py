@@ -61,6 +61,7 @@ class LabSim:
         sshd_late: Mapping[str, float] | Iterable[str] | str | None = None,
         sshd_restart_on: str | None = None,
         cloud_init_fail: Iterable[str] | str | None = None,
+        cloud_init_fault: str = "always",
         kubectl_transient: int = 0,
         istiod_never_ready: bool = False,
         istioctl_readiness_timeout: float = 5.0,
@@ -81,7 +82,12 @@ class LabSim:
             egress=egress,
             delays=Delays(boot_delay, cloud_init_delay, node_ready_delay, istio_ready_delay, pod_ready_delay),
             faults=Faults(
-                _late(sshd_late), sshd_restart_on, list(failing or []), kubectl_transient, istiod_never_ready
+                _late(sshd_late),
+                sshd_restart_on,
+                list(failing or []),
+                cloud_init_fault,
+                kubectl_transient,
+                istiod_never_ready,
             ),
             istioctl_readiness_timeout=istioctl_readiness_timeout,
         )
