@@ -13,6 +13,7 @@ from lab import TOOLKIT
 from lab.cloud import TAG_CREATED_AT, TAG_CREATED_BY, TAG_NAME, TAG_OWNER, Cloud, StackInfo
 from lab.config import Settings
 from lab.progress import Progress
+from lab.spec import LabSpec
 from lab.state import LabState, NodeInfo, StateDamaged, load_state, now_iso, state_path
 from lab.template import NODE_OUTPUTS
 
@@ -40,34 +41,40 @@ def live_stack(settings: Settings, cloud: Cloud, state: LabState | None = None) 
 def state_from_stack(settings: Settings, cloud: Cloud, info: StackInfo) -> LabState:
     """A LabState with every fact the stack holds; no step is recorded as done (each re-checks)."""
     params, tags = info.parameters, info.tags
-    key_name = params.get("KeyName") or None
-    created = bool(key_name) and key_name == settings.own_key_name and _ours(cloud, key_name, settings.name)
+    key_name = params.get("KeyName") or settings.own_key_name
+    created = key_name == settings.own_key_name and _ours(cloud, key_name, settings.name)
     if created:
-        key_file: str | None = str((settings.lab_dir / f"{key_name}.pem").resolve())
+        key_file = str((settings.lab_dir / f"{key_name}.pem").resolve())
     else:
-        key_file = str(Path(settings.key_file).expanduser().resolve()) if settings.key_file else None
-    versions = {"k3s": params.get("K3sVersion"), "istio": tags.get(TAG_ISTIO_VERSION)}
-    versions["netshoot"] = tags.get(TAG_NETSHOOT_IMAGE)
+        key_file = str(Path(settings.key_file).expanduser().resolve()) if settings.key_file else ""
     ids = cloud.instance_names(info.stack_id)
     nodes = {
         name: NodeInfo(name, info.outputs[f"{key}PublicIp"], info.outputs[f"{key}PrivateIp"], ids.get(name))
         for name, key in NODE_OUTPUTS.items()
         if f"{key}PublicIp" in info.outputs
     }
-    return LabState(
+    spec = LabSpec(
         name=tags.get(TAG_NAME, settings.name),
+        region=cloud.region,
+        instance_type=params.get("InstanceType") or settings.instance_type,
+        k3s_version=params.get("K3sVersion") or settings.k3s_version,
+        # stacks created before these tags: the request's (default) versions
+        istio_version=tags.get(TAG_ISTIO_VERSION) or settings.istio_version,
+        netshoot_image=tags.get(TAG_NETSHOOT_IMAGE) or settings.netshoot_image,
+        ssh_cidr=params.get("SshCidr") or "",
+        key_name=key_name,
+        key_file=key_file,
+        key_created=created,
+    )
+    return LabState(
+        name=spec.name,
         region=cloud.region,
         stack_name=info.name,
         stack_id=info.stack_id,
         owner=tags.get(TAG_OWNER),
         account=info.stack_id.split(":")[4] if info.stack_id.count(":") >= 5 else None,
-        ssh_cidr=params.get("SshCidr"),
-        instance_type=params.get("InstanceType"),
-        key_name=key_name,
-        key_file=key_file,
-        key_created=created,
         created_at=tags.get(TAG_CREATED_AT) or info.created.isoformat(),
-        versions={k: v for k, v in versions.items() if v},
+        spec=spec,
         nodes=nodes,
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError
+from lab.spec import LabSpec
 
 
 @dataclass
@@ -37,23 +38,43 @@ class StepRecord:
 @dataclass
 class LabState:
     name: str
-    region: str
+    region: str  # where the stack is looked for: the spec's region once preflight built it
     stack_name: str
     stack_id: str | None = None
     owner: str | None = None
     account: str | None = None
-    ssh_cidr: str | None = None
-    instance_type: str | None = None
-    key_name: str | None = None
-    key_file: str | None = None
-    key_created: bool = False
     created_at: str | None = None
-    versions: dict[str, str] = field(default_factory=dict)
+    spec: LabSpec | None = None  # what the lab is (lab/spec.py), saved whole
     nodes: dict[str, NodeInfo] = field(default_factory=dict)
     steps: dict[str, StepRecord] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     # A scenario cleanup abandoned with a second Ctrl-C: {"scenario": name, "undo": Undo as JSON}.
     pending_cleanup: dict[str, Any] | None = None
+
+    # Read-only views of the spec, for the readers that predate it.
+    @property
+    def ssh_cidr(self) -> str | None:
+        return self.spec.ssh_cidr if self.spec else None
+
+    @property
+    def instance_type(self) -> str | None:
+        return self.spec.instance_type if self.spec else None
+
+    @property
+    def key_name(self) -> str | None:
+        return self.spec.key_name if self.spec else None
+
+    @property
+    def key_file(self) -> str | None:
+        return self.spec.key_file if self.spec else None
+
+    @property
+    def key_created(self) -> bool:
+        return bool(self.spec and self.spec.key_created)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.spec.versions if self.spec else {}
 
     def step_done(self, step: str) -> bool:
         record = self.steps.get(step)
@@ -68,7 +89,34 @@ class LabState:
     @classmethod
     def from_dict(cls, data: Any) -> LabState:
         """Build from parsed JSON, checking every field's type (TypeError names the first wrong one)."""
-        return _build(cls, data, "state")
+        return _build(cls, _migrated(data), "state")
+
+
+# The spec's facts as a state file written before lab/spec.py kept them (flat fields).
+_LEGACY = ("ssh_cidr", "instance_type", "key_name", "key_file", "key_created", "versions")
+
+
+def _migrated(data: Any) -> Any:
+    if not isinstance(data, dict) or not any(k in data for k in _LEGACY):
+        return data
+    data = dict(data)
+    old = {k: data.pop(k) for k in _LEGACY if k in data}
+    versions = old.get("versions") if isinstance(old.get("versions"), dict) else {}
+    spec = {
+        "name": data.get("name"),
+        "region": data.get("region"),
+        "instance_type": old.get("instance_type"),
+        "k3s_version": versions.get("k3s"),
+        "istio_version": versions.get("istio"),
+        "netshoot_image": versions.get("netshoot"),
+        "ssh_cidr": old.get("ssh_cidr"),
+        "key_name": old.get("key_name"),
+        "key_file": old.get("key_file"),
+        "key_created": old.get("key_created", False),
+    }
+    if "spec" not in data and all(v is not None for v in spec.values()):
+        data["spec"] = spec
+    return data
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 
-from lab import evidence, lock
+from lab import evidence, lock, spec
 from lab.cloud import Cloud
 from lab.config import Settings
 from lab.errors import LabError, UsageError
@@ -39,7 +38,7 @@ def _up(settings: Settings, until: str | None, progress: Progress, held: lock.He
     if lab.state.stack_id:
         settings = lab.settings = resumed(settings, lab.state)
     ctx = UpContext(settings, lab, progress)
-    progress.info(f"Lab '{settings.name}' in {settings.region} (stack {settings.stack_name})")
+    progress.info(f"Lab '{settings.name}' in {lab.state.region} (stack {settings.stack_name})")
     started = time.monotonic()
     try:
         if rebuild:
@@ -73,32 +72,12 @@ def _stack_deleting(settings: Settings) -> Callable[[], bool]:
 
 
 def resumed(settings: Settings, state: LabState) -> Settings:
-    """The settings of a lab that exists: what it was created with, unless the user asks for
-    something else, which `up` cannot change on a running lab and refuses in one line."""
-    recorded = {
-        "region": state.region,
-        "instance_type": state.instance_type,
-        "k3s_version": state.versions.get("k3s"),
-        "istio_version": state.versions.get("istio"),
-        "netshoot_image": state.versions.get("netshoot"),
-        "ssh_cidr": state.ssh_cidr,
-        "key_name": None if state.key_created else state.key_name,
-        "key_file": None if state.key_created else state.key_file,
-    }
-    recorded = {k: v for k, v in recorded.items() if v is not None}
-    for name, value in recorded.items():
-        asked = getattr(settings, name)
-        if name in settings.explicit and asked != value and name != "key_file":
-            raise UsageError(
-                f"lab '{settings.name}' was created with {name}={value}; `up` cannot change it to {asked}",
-                "drop that setting to resume the lab, or `invoke down` first, or pick another --name",
-            )
-    if state.key_created and "key_name" in settings.explicit:
-        raise UsageError(
-            f"lab '{settings.name}' uses the key pair up created ({state.key_name})",
-            "drop --key-name/--key-file to resume it",
-        )
-    return dataclasses.replace(settings, **recorded)
+    """A lab that exists keeps what it was created with (its spec): a setting the user gave that
+    differs is refused in one line, since `up` cannot change it on a running lab."""
+    if state.spec is not None:
+        for problem, fix in spec.conflicts(state.spec, settings):
+            raise UsageError(problem, fix)
+    return settings
 
 
 def _run_step(ctx: UpContext, step: Step) -> None:
@@ -108,6 +87,7 @@ def _run_step(ctx: UpContext, step: Step) -> None:
         try:
             if step.done(ctx):
                 handle.skip()
+                step.record(ctx)
                 previous = lab.state.steps.get(step.name)
                 lab.state.record_step(step.name, True, previous.seconds if previous else handle.elapsed)
             else:

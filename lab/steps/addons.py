@@ -40,8 +40,11 @@ class Addons(Step):
             port = kiali_node_port(ctx)
         except RemoteCommandError:
             return False
-        ctx.lab.state.facts["kiali_node_port"] = port
+        ctx.seen["kiali_node_port"] = port
         return port is not None or not expose_kiali(ctx)
+
+    def record(self, ctx: UpContext) -> None:
+        ctx.lab.state.facts["kiali_node_port"] = ctx.seen.get("kiali_node_port")
 
     def run(self, ctx: UpContext) -> None:
         cluster = ctx.cluster

@@ -16,6 +16,7 @@ from lab.config import Settings
 from lab.lab import Lab
 from lab.nodes import Node
 from lab.progress import Progress, StepHandle
+from lab.spec import LabSpec
 
 
 @dataclass
@@ -30,7 +31,13 @@ class UpContext:
 
     @cached_property
     def cloud(self) -> Cloud:
-        return Cloud(self.settings.region, self.settings.profile)
+        spec = self.lab.state.spec
+        return Cloud(spec.region if spec else self.settings.region, self.settings.profile)
+
+    @property
+    def spec(self) -> LabSpec:
+        assert self.lab.state.spec is not None, "preflight builds the spec first"
+        return self.lab.state.spec
 
     def node(self, name: str) -> Node:
         """One connection per node for the whole run."""
@@ -43,7 +50,8 @@ class UpContext:
 
     @cached_property
     def cluster(self) -> Cluster:
-        return Cluster(self.node(SERVER), self.lab.state.versions.get("istio", self.settings.istio_version))
+        spec = self.lab.state.spec
+        return Cluster(self.node(SERVER), spec.istio_version if spec else self.settings.istio_version)
 
     def note(self, text: str) -> None:
         if self.handle is not None:
@@ -67,7 +75,11 @@ class Step:
     remote: ClassVar[bool] = True
 
     def done(self, ctx: UpContext) -> bool:
+        """Whether the work is there already. Reads only (it may keep what it read in `ctx.seen`)."""
         return False
+
+    def record(self, ctx: UpContext) -> None:
+        """After `done` said yes: put what it read into the state (nodes, ports), if anything."""
 
     def run(self, ctx: UpContext) -> None:
         raise NotImplementedError

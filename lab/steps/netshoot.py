@@ -51,7 +51,7 @@ class Netshoot(Step):
             if "istio-proxy" not in names:
                 ctx.note(f"recreating {pod['metadata']['name']}: it has no istio-proxy sidecar")
                 cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", "default", "--wait=true")
-        manifest = Template(MANIFEST.read_text()).substitute(NETSHOOT_IMAGE=ctx.settings.netshoot_image)
+        manifest = Template(MANIFEST.read_text()).substitute(NETSHOOT_IMAGE=ctx.spec.netshoot_image)
         cluster.kubectl("apply", "-f", "-", stdin=manifest)
         ctx.note("waiting for the pods to be Ready")
         cluster.wait(
