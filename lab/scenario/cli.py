@@ -22,7 +22,7 @@ from lab.errors import UsageError
 from lab.progress import Progress
 from lab.scenario.engine import Engine, Interrupts
 from lab.scenario.junit import write_junit
-from lab.scenario.model import load_catalog, select
+from lab.scenario.model import Scenario, load_catalog, select
 from lab.scenario.results import ScenarioResult
 
 INTERRUPTED = 130
@@ -41,17 +41,17 @@ def run_list(settings: Settings) -> int:
 
 def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: bool, junit: str | None) -> int:
     scenarios = select(load_catalog(), list(names), run_all)
+    with lock.hold(settings.lab_dir, "scenario"):  # one command at a time on a lab
+        return _run(settings, scenarios, keep, junit)
+
+
+def _run(settings: Settings, scenarios: list[Scenario], keep: bool, junit: str | None) -> int:
     from lab.cluster import Cluster  # late: listing and name errors need no lab
 
-    with lock.hold(settings.lab_dir, "scenario"):
-        return _run(settings, scenarios, keep, junit, Cluster)
-
-
-def _run(settings: Settings, scenarios: list, keep: bool, junit: str | None, cluster_class: type) -> int:
     progress = Progress()
     interrupts = Interrupts()
     engine = Engine(
-        cluster_class.for_lab(settings),
+        Cluster.for_lab(settings),
         progress,
         settings.lab_dir,
         interrupts=interrupts,

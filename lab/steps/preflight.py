@@ -64,7 +64,7 @@ class Preflight(Step):
                 f"key pair '{key_name}' not found in {ctx.cloud.region}",
                 "check `aws ec2 describe-key-pairs`, or omit --key-name to let up create one",
             )
-        if state.spec is None:  # built once: a resumed lab keeps the spec it was created with
+        if state.spec is None or not state.stack_id:  # built once: a lab with a stack keeps its spec
             state.spec = spec.build(settings, cidr or f"{detect_public_ip()}/32", ctx.cloud.region)
             state.region = state.spec.region
         ctx.detail(f"SSH and NodePorts open to {state.spec.ssh_cidr} only")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 
 import boto3
@@ -82,6 +83,11 @@ def test_damaged_and_missing_state_and_a_lost_key_are_recovered_from_the_stack(l
     assert "read lab 'egress' from stack lab-egress" in status.stdout
     assert all(address in status.stdout for address in addresses)
 
+    # A holder that died (kill -9, a closed laptop) left its name in the lock: it is taken over.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = {"pid": dead.pid, "command": "up", "started_at": "2026-01-01T00:00:00+00:00"}
+    (home / "lock").write_text(json.dumps(stale))
     again = cli("up", "--until", "ssh")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "state.json is damaged: rebuilt lab 'egress' from stack lab-egress" in again.stdout
