@@ -100,6 +100,11 @@ def _counting_sigint(interrupts: Interrupts, progress: Progress) -> Iterator[Non
         return
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        held = lock.current()
+        if held is not None and held.deleting:  # sent by the lock's watcher: the cluster is going away
+            interrupts.count = max(interrupts.count + 1, 2)
+            progress.warn("`invoke down` is deleting this lab: stopping now, without cleaning up")
+            return
         interrupts.count += 1
         if interrupts.count == 1:
             progress.warn("Ctrl-C: stopping after the current command, then cleaning up")

@@ -90,15 +90,14 @@ def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: 
 
 
 def _holds(live: object, wanted: object) -> bool:
-    """Whether `live` has every field of `wanted` (maps key by key, lists item by item)."""
+    """Whether `live` has every field of `wanted`: maps key by key; lists of objects as strategic
+    merge treats lists with a merge key (containers by name, ports by port: kubernetes
+    apimachinery pkg/util/strategicpatch), each wanted item held by one live item, extra live items
+    (an injected sidecar) kept; other lists (args) whole."""
     if isinstance(wanted, dict):
         return isinstance(live, dict) and all(k in live and _holds(live[k], v) for k, v in wanted.items())
-    if isinstance(wanted, list):
-        return (
-            isinstance(live, list)
-            and len(live) == len(wanted)
-            and all(_holds(a, b) for a, b in zip(live, wanted, strict=True))
-        )
+    if isinstance(wanted, list) and wanted and all(isinstance(item, dict) for item in wanted):
+        return isinstance(live, list) and all(any(_holds(a, b) for a in live) for b in wanted)
     return live == wanted
 
 
