@@ -9,7 +9,7 @@ import sys
 
 from invoke import task
 
-from lab import access, cli
+from lab import access, cli, expiry
 from lab.down import down as lab_down
 from lab.status import plan as lab_plan
 from lab.status import status as lab_status
@@ -21,6 +21,7 @@ COMMON = {
     "profile": "AWS profile from your AWS config (env AWS_PROFILE)",
     "debug": "show tracebacks on errors (env LAB_DEBUG=1)",
 }
+TTL_HELP = "lifetime: the lab deletes itself after it (90m, 4h, 2d; default 6h; none; env LAB_TTL)"
 
 
 def _help(**extra: str) -> dict[str, str]:
@@ -42,6 +43,7 @@ def _local_help(**extra: str) -> dict[str, str]:
         instance_type="EC2 instance type of the four nodes (default t3.medium)",
         k3s_version="k3s version (default v1.30.5+k3s1)",
         istio_version="Istio version (default 1.23.2)",
+        ttl=TTL_HELP,
         rebuild="replace this node with a new instance first (k3s-s, k3s-w1, k3s-w2 or testpc)",
     )
 )
@@ -58,6 +60,7 @@ def up(
     instance_type=None,
     k3s_version=None,
     istio_version=None,
+    ttl=None,
     rebuild=None,
     debug=False,
 ):
@@ -73,8 +76,16 @@ def up(
         instance_type=instance_type,
         k3s_version=k3s_version,
         istio_version=istio_version,
+        ttl=ttl,
     )
     cli.run(lambda: lab_up(settings, until=until, rebuild=rebuild) and None, debug)
+
+
+@task(help=_help(ttl="new lifetime from now (default: the lab's TTL); none removes the deadline"))
+def extend(c, name=None, region=None, profile=None, ttl=None, debug=False):
+    """Move the lab's deadline: it deletes itself TTL from now (default: the TTL it was created with)."""
+    settings = cli.settings_from(name=name, region=region, profile=profile)
+    cli.run(lambda: expiry.extend(settings, ttl), debug)
 
 
 @task(help=_help())
@@ -100,33 +111,38 @@ def reset(c, yes=False, name=None, debug=False):
     cli.run(lambda: lab_reset(settings, yes=yes), debug)
 
 
-@task(help=_help(instance_type="EC2 instance type to price (default t3.medium)"))
-def plan(c, name=None, region=None, profile=None, instance_type=None, debug=False):
-    """Show what `up` would create and what it costs per hour; works offline."""
-    settings = cli.settings_from(name=name, region=region, profile=profile, instance_type=instance_type)
+@task(help=_help(instance_type="EC2 instance type to price (default t3.medium)", ttl=TTL_HELP))
+def plan(c, name=None, region=None, profile=None, instance_type=None, ttl=None, debug=False):
+    """Show what `up` would create, what it costs per hour, and its deadline; works offline."""
+    settings = cli.settings_from(
+        name=name, region=region, profile=profile, instance_type=instance_type, ttl=ttl
+    )
     cli.run(lambda: lab_plan(settings), debug)
 
 
 @task(help=_local_help(node="node name: k3s-s, k3s-w1, k3s-w2 or testpc"))
 def ssh(c, node="k3s-s", name=None, debug=False):
-    """Open a shell on a node (default k3s-s) with the lab's pinned host keys."""
+    """Open a shell on a node (default k3s-s), or run a command there: `invoke ssh --node k3s-w1 -- hostname`."""
     settings = cli.settings_from(name=name)
-    cli.run(lambda: access.ssh(settings, node), debug)
+    cli.run(lambda: access.ssh(settings, node, _remainder()), debug)
 
 
 @task(help=_local_help())
 def kubectl(c, name=None, debug=False):
-    """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`."""
+    """Run kubectl on k3s-s: `invoke kubectl -- get pods -A`; stdin and local -f files go along."""
     args = _remainder() or ["get", "pods", "-A"]
     settings = cli.settings_from(name=name)
     cli.run(lambda: access.kubectl(settings, args), debug)
 
 
-@task(help=_local_help(port="local port of the tunnel (default 20001)"))
-def kiali(c, name=None, port=20001, debug=False):
+@task(help=_local_help(port="local port of the tunnel (default 20001; 0 picks a free one)"))
+def kiali(c, name=None, port="20001", debug=False):
     """Open an SSH tunnel to Kiali on localhost:20001 until Ctrl-C."""
+    from lab.tunnel import parse_port
+
+    local_port = cli.boundary(lambda: parse_port(port), debug)  # before any work
     settings = cli.settings_from(name=name)
-    cli.run(lambda: access.kiali(settings, int(port)), debug)
+    cli.run(lambda: access.kiali(settings, local_port), debug)
 
 
 @task(help=_local_help())
@@ -175,16 +191,20 @@ def analyze(c, path=None, scenario=None, format="table", live=False, name=None, 
         from_="client pod (default pod1)",
         to="URL of the request, e.g. https://en.wikipedia.org/",
         format="text (default) or dot (Graphviz)",
+        expect="exit 1 unless the predicted verdict is this one: egress-gateway, passthrough, direct, "
+        "blackhole or dropped",
     ),
 )
-def explain(c, path=None, scenario=None, from_="pod1", to=None, format="text", name=None, debug=False):
+def explain(
+    c, path=None, scenario=None, from_="pod1", to=None, format="text", expect=None, name=None, debug=False
+):
     """Print the hop-by-hop path a request takes, and the resource that decided each hop."""
     from lab.analyzer.cli import run_explain
 
     def action() -> int:
         if not to:
             raise cli.UsageError("explain needs --to URL", "for example --to https://en.wikipedia.org/")
-        return run_explain(_paths(path), scenario, from_, to, format)
+        return run_explain(_paths(path), scenario, from_, to, format, expect)
 
     cli.run(action, debug)
 
@@ -199,18 +219,67 @@ def scenarios(c, name=None, debug=False):
 
 
 @task(
-    klass=cli.positional_or("all"),
-    positional=["scenario"],
+    klass=cli.positional_or("all", second_after="new"),
+    positional=["scenario", "new_name"],
     help=_local_help(
-        scenario="scenario name (see `invoke scenarios`)",
+        scenario="scenario name (see `invoke scenarios`), a scenario file's path, or `new`",
+        new_name="after `new`: the name of the scenario to write in the current folder",
+        from_="with `new`: the scenario (name or path) to start from (default egress-gateway-http)",
         all="run every scenario in order",
         keep="leave the applied config in place for inspection (no cleanup)",
         junit="write JUnit XML to this file, one testcase per assertion",
     ),
 )
-def scenario(c, scenario=None, all=False, keep=False, junit=None, name=None, debug=False):
-    """Run a scenario: apply, assert on curl and on the path's evidence, clean up."""
-    from lab.scenario.cli import run_scenarios
+def scenario(
+    c, scenario=None, all=False, keep=False, junit=None, name=None, debug=False, new_name=None, from_=None
+):
+    """Run a scenario: apply, assert on curl and on the path's evidence, clean up.
 
+    `invoke scenario PATH` runs a scenario file of your own; `invoke scenario new NAME [--from X]`
+    writes one (docs/scenarios.md describes the format)."""
+    from lab.scenario.cli import run_new, run_scenarios
+
+    if scenario == "new":
+        cli.run(lambda: run_new(new_name or "", from_), debug)
+        return
     settings = cli.settings_from(name=name)
     cli.run(lambda: run_scenarios(settings, [scenario] if scenario else [], all, keep, junit), debug)
+
+
+@task(
+    klass=cli.positional_or("to"),  # PATH may be left out when --to is given (then: what is applied)
+    positional=["path"],
+    help=_local_help(
+        path=PATH_HELP + "; none: trace what is applied now",
+        scenario="apply a scenario's manifests (and mesh setting) for the trace",
+        to="URL of the request, e.g. https://en.wikipedia.org/",
+        from_="client pod, POD or NAMESPACE/POD (default default/pod1)",
+        keep="leave the applied config in place (no cleanup)",
+        expect="exit 1 unless the verdict is this one (egress-gateway, passthrough, direct, blackhole, no-evidence, dropped)",
+        format="text (default) or json",
+        logs="read saved logs from this folder (NAMESPACE.POD.log files) instead of a lab",
+        remote_ip="with --logs: the IP the client connected to, when known",
+    ),
+)
+def trace(
+    c,
+    path=None,
+    scenario=None,
+    to=None,
+    from_=None,
+    keep=False,
+    expect=None,
+    format="text",
+    logs=None,
+    remote_ip=None,
+    name=None,
+    debug=False,
+):
+    """Send one request and show the path it really took, from the proxies' access logs."""
+    from lab.trace.cli import run_live, run_offline
+
+    if logs:
+        cli.run(lambda: run_offline(logs, to, from_, remote_ip, format, expect), debug)
+        return
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: run_live(settings, _paths(path), scenario, to, from_, keep, expect, format), debug)

@@ -133,6 +133,8 @@ class Cloud:
                 TemplateBody=template,
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                 Tags=_tag_list(tags),
+                # The deadline's role (lab/deadline.py) has a name of our choosing.
+                Capabilities=["CAPABILITY_NAMED_IAM"],
                 TimeoutInMinutes=30,
                 OnFailure="ROLLBACK",
             )

@@ -6,7 +6,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab import TOOLKIT, lock
+from lab import TOOLKIT, expiry, lock
 from lab.cloud import TAG_CREATED_BY, TAG_NAME, Cloud, format_event
 from lab.config import Settings
 from lab.errors import LabError
@@ -32,8 +32,12 @@ def down(settings: Settings, progress: Progress | None = None) -> None:
     info = cloud.stack(state.stack_id if state and state.stack_id else settings.stack_name)
     if info is None or info.status == "DELETE_COMPLETE":
         progress.info(f"Nothing to delete: no stack {settings.stack_name} in {region}.")
+        expiry.before_delete(cloud, settings, state, progress)  # a deadline that outlived its stack
+        for left in expiry.left_behind(cloud, settings, state):
+            progress.warn(f"{left} outlived its stack (it bills nothing): delete it in the IAM console")
     else:
         require_ours(info, cloud.caller()["arn"])
+        expiry.before_delete(cloud, settings, state, progress)
         ids = set(cloud.instance_names(info.stack_id).values())
         ids |= {n.instance_id for n in (state.nodes.values() if state else []) if n.instance_id}
         with progress.step(f"Deleting stack {info.name}") as step:
@@ -41,6 +45,13 @@ def down(settings: Settings, progress: Progress | None = None) -> None:
         with progress.step("Checking that no instance is left running") as step:
             _prove_terminated(cloud, sorted(ids))
             step.detail(f"{len(ids)} instances terminated")
+            left = expiry.left_behind(cloud, settings, state)
+            if left:
+                raise LabError(
+                    f"the stack is deleted but its deadline is not: {', '.join(left)} still there",
+                    "run `invoke down` again, or delete them in the console",
+                )
+            step.detail("deadline schedule and role gone")
     # Without local state (lost, or another machine), the key pair `up` created is still ours
     # when its tags say so.
     key_name = state.key_name if state else settings.own_key_name

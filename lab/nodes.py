@@ -110,6 +110,8 @@ class Node:
         self.auth_grace = auth_grace
         self._key: paramiko.PKey | None = None
         self._connection: Connection | None = None
+        # `up` runs steps side by side on one connection per node: one thread (re)connects at a time.
+        self._connecting = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Node({self.name}@{self.address}:{self.port})"
@@ -162,6 +164,10 @@ class Node:
 
     def connect(self, on_wait: Callable[[str], None] | None = None) -> None:
         """Connect, retrying while the node boots, until the connect deadline."""
+        with self._connecting:
+            self._connect(on_wait)
+
+    def _connect(self, on_wait: Callable[[str], None] | None) -> None:
         if self._connection is not None and self._connection.is_connected:
             return
         self._key = self._key or self._load_key()

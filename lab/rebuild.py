@@ -24,7 +24,9 @@ UPDATE_TIMEOUT = 30 * 60.0
 SETTLED = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
 # What `up` recorded about the nodes it reached: void for a new instance, so checked again.
 NODE_STEPS = ("ssh", "cloud-init", "nodes-ready")
-CREATE_PARAMETERS = ("LabName", "InstanceType", "K3sVersion", "K3sToken", "SshCidr", "KeyName")
+CREATE_PARAMETERS = (
+    "LabName", "InstanceType", "K3sVersion", "K3sToken", "SshCidr", "KeyName", "DeadlineRoleName",
+)
 
 
 def template_without(node: str) -> str:

@@ -7,12 +7,14 @@ from datetime import datetime, timezone
 
 from rich.table import Table
 
+from lab import expiry
 from lab.cloud import TAG_NAME, TAG_OWNER, Cloud
 from lab.config import Settings
 from lab.lab import NODE_NAMES
 from lab.pricing import PRICES_AS_OF, Cost, hourly_cost
 from lab.progress import Progress
 from lab.recovery import live_stack, local_state, state_from_stack
+from lab.steps.addons import ADDON_TITLES
 from lab.template import TEMPLATE, check_instance_type, load_template
 
 
@@ -21,7 +23,10 @@ def status(settings: Settings, show_all: bool = False, progress: Progress | None
     if show_all:
         _all_labs(Cloud(settings.region, settings.profile), settings, out)
         return
+    if expiry.settle_expired(settings, out):
+        return
     state, why = local_state(settings, out)
+    local = state is not None
     region = state.region if state else settings.region
     cloud = Cloud(region, settings.profile)
     info = cloud.stack(state.stack_id if state and state.stack_id else settings.stack_name)
@@ -58,11 +63,13 @@ def status(settings: Settings, show_all: bool = False, progress: Progress | None
         if state.pending_cleanup:
             out.warn(
                 f"pending cleanup: {state.pending_cleanup.get('scenario', '?')} was interrupted; "
-                "the next `invoke scenario` or `invoke reset` finishes it"
+                "the next `invoke scenario`, `trace` or `reset` finishes it"
             )
     instance_type = info.parameters.get("InstanceType") or settings.instance_type
     cost = hourly_cost(region, instance_type)
     out.info(_cost_line(cost, instance_type, hours))
+    # a state read from the stack is not written back here (`up` does that): no record to update
+    out.info(expiry.status_line(cloud, settings, state if local else None, info))
 
 
 def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
@@ -70,8 +77,9 @@ def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
     if not stacks:
         out.info(f"No lab stacks of this toolkit in {cloud.region}.")
         return
-    table = Table("lab", "stack", "status", "age", "owner", "USD/h", box=None, pad_edge=False)
-    for stack in stacks:
+    table = Table("lab", "stack", "status", "age", "owner", "USD/h", "deletes at", box=None, pad_edge=False)
+    deadlines = [expiry.deadline_cell(cloud, stack) for stack in stacks]
+    for stack, deadline in zip(stacks, deadlines, strict=True):
         cost = hourly_cost(cloud.region, stack.parameters.get("InstanceType", settings.instance_type))
         table.add_row(
             stack.tags.get(TAG_NAME, "?"),
@@ -80,15 +88,19 @@ def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:
             _age(_hours_since(stack.created)),
             stack.tags.get(TAG_OWNER, "?"),
             f"{cost.per_hour:.3f}" if cost else "?",
+            deadline,
         )
     out.console.print(table)
     out.info(f"{len(stacks)} lab(s) of this toolkit in {cloud.region}; `invoke down --name LAB` deletes one.")
+    if expiry.NONE_CELL in deadlines:
+        out.warn(f"labs marked '{expiry.NONE_CELL}' have no deadline: they bill until `invoke down --name LAB`")
 
 
 def plan(settings: Settings, progress: Progress | None = None) -> None:
     """What `up` would create; offline, with no credentials."""
     out = progress or Progress()
     check_instance_type(settings.instance_type)
+    expiry.check(settings)
     template = load_template()
     resources = template["Resources"]
     out.info(
@@ -112,8 +124,10 @@ def plan(settings: Settings, progress: Progress | None = None) -> None:
         f"Versions: k3s {settings.k3s_version}, Istio {settings.istio_version} (demo profile), "
         f"netshoot {settings.netshoot_image}"
     )
+    out.info(f"Add-ons: {ADDON_TITLES} from Istio's samples/addons (not Loki, which the folder also holds)")
     out.info(f"SSH and NodePorts open to: {settings.ssh_cidr or 'your public IP /32 (detected by up)'}")
     out.info(_cost_line(hourly_cost(settings.region, settings.instance_type), settings.instance_type, None))
+    out.info(expiry.plan_line(settings))
     out.info(f"Template: {TEMPLATE}")
 
 

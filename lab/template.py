@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from lab.deadline import role_name
 from lab.errors import UsageError
 from lab.spec import LabSpec
 
@@ -31,6 +32,7 @@ def parameters(spec: LabSpec) -> dict[str, str]:
         "K3sToken": secrets.token_hex(32),
         "SshCidr": spec.ssh_cidr,
         "KeyName": spec.key_name,
+        "DeadlineRoleName": role_name(spec.name, spec.region),
     }
 
 

@@ -261,12 +261,14 @@ def lab_stack(moto_aws: str) -> Iterator[dict[str, Any]]:
         "K3sToken": secrets.token_hex(32),
         "SshCidr": "203.0.113.7/32",
         "KeyName": "lab-moto",
+        "DeadlineRoleName": "lab-moto-ttl-ap-northeast-2",
     }
     stack_id = cfn.create_stack(
         StackName="lab-moto",
         TemplateBody=TEMPLATE.read_text(),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Tags=[{"Key": "lab:name", "Value": "moto"}],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
     )["StackId"]
     yield {"cfn": cfn, "ec2": ec2, "id": stack_id, "name": "lab-moto"}
     if cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] != "DELETE_COMPLETE":

@@ -7,6 +7,7 @@ applied, which resources Istio will ignore and where a request will really go.
 from lab.analyzer.engine import analyze_documents, analyze_paths
 from lab.analyzer.findings import Finding, has_errors
 from lab.analyzer.inventory import Inventory, load_default
+from lab.analyzer.predict import predict
 
 __all__ = [
     "Finding",
@@ -15,4 +16,5 @@ __all__ = [
     "analyze_paths",
     "has_errors",
     "load_default",
+    "predict",
 ]

@@ -17,6 +17,7 @@ from lab.analyzer.loading import load_paths
 from lab.analyzer.render import findings_json, findings_table, findings_text, path_dot, path_text
 from lab.errors import UsageError
 from lab.scenario.model import load_catalog, select
+from lab.verdicts import PREDICTED
 
 ANALYZE_FORMATS = ("table", "json")
 EXPLAIN_FORMATS = ("text", "dot")
@@ -68,9 +69,22 @@ def run_analyze(
     return 1 if has_errors(findings) else 0
 
 
-def run_explain(paths: list[str], scenario: str | None, source: str, to: str, fmt: str = "text") -> int:
-    """Print the path of a request; exit code 0 when it reaches its destination, else 1."""
+def run_explain(
+    paths: list[str],
+    scenario: str | None,
+    source: str,
+    to: str,
+    fmt: str = "text",
+    expect: str | None = None,
+) -> int:
+    """Print the path of a request.
+
+    Exit code: with `expect` (a verdict of lab.verdicts), 0 when the predicted path has that
+    verdict, else 1; without it, 0 when the request reaches its destination, else 1.
+    """
     _check_format(fmt, EXPLAIN_FORMATS)
+    if expect is not None and expect not in PREDICTED:
+        raise UsageError(f"unknown verdict {expect!r}", f"use one of: {', '.join(PREDICTED)}")
     files, registry_only = targets(paths, scenario)
     documents, unreadable = load_paths(files)
     config, rejected = build_config(documents, registry_only=registry_only)
@@ -79,6 +93,11 @@ def run_explain(paths: list[str], scenario: str | None, source: str, to: str, fm
     skipped = [f for f in unreadable + rejected if f.severity == "error"]
     if skipped:
         print(f"note: {len(skipped)} document(s) left out; see `invoke analyze`", file=sys.stderr)
+    if expect is not None:
+        if path.verdict != expect:
+            print(f"expected {expect}, predicted {path.verdict}", file=sys.stderr)
+            return 1
+        return 0
     return 0 if path.reached else 1
 
 

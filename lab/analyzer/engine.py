@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lab.analyzer import rules  # noqa: F401  (registers the rules)
+from lab.analyzer import rules, webhook  # noqa: F401  (rules: registers the rules)
 from lab.analyzer.findings import Finding, sort_key
 from lab.analyzer.inventory import Inventory, load_default
 from lab.analyzer.loading import Document, load_paths
@@ -28,8 +28,15 @@ def build_config(
     for doc in documents:
         resource, problems = to_resource(doc.data, doc.source)
         findings += problems
-        if resource is not None:
-            resources.append(resource)
+        if resource is None:
+            continue
+        refused = webhook.refusals(resource)
+        if refused:  # the API server never stores it: leave it out of the model
+            message = "the validating webhook refuses it: " + "; ".join(refused)
+            hint = "fix it as the message says; `kubectl apply` would fail with this text"
+            findings.append(webhook.REFUSED(resource, message, hint))
+            continue
+        resources.append(resource)
     return Config(inventory, resources), findings
 
 

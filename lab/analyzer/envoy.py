@@ -90,9 +90,22 @@ def context_matches(patch: dict[str, Any], proxy: str | None) -> bool:
 
 
 def patches_for(config: Config, workload: Workload) -> ProxyPatches:
+    """What the EnvoyFilters do to one proxy (computed once per workload and config)."""
+    key = ("patches", workload.kind, workload.namespace, workload.name)
+    known = config.memo.get(key)
+    if known is None:
+        known = config.memo[key] = _patches_for(config, workload)
+    return known
+
+
+def _patches_for(config: Config, workload: Workload) -> ProxyPatches:
     result = ProxyPatches()
-    for ef in config.of_kind("EnvoyFilter"):
-        if not applies_to(ef, workload, config.inventory.root_namespace):
+    root = config.inventory.root_namespace
+    filters = config.in_namespace("EnvoyFilter", root)
+    if workload.namespace != root:
+        filters = filters + config.in_namespace("EnvoyFilter", workload.namespace)
+    for ef in filters:
+        if not applies_to(ef, workload, root):
             continue
         for patch in items(ef.spec.get("configPatches")):
             if isinstance(patch, dict) and context_matches(patch, workload.proxy):
@@ -112,6 +125,15 @@ def _read(patch: dict[str, Any], ef: Resource, into: ProxyPatches) -> None:
         cluster = dig(value, "typed_config", "cluster")
         if cluster:
             into.tcp_proxy_cluster = (str(cluster), ef)
+
+
+def merges_tcp_proxy(patch: dict[str, Any]) -> bool:
+    """A MERGE into the `tcp_proxy` network filter, as the egress-sni design sets its cluster."""
+    return (
+        dig(patch, "patch", "operation") == "MERGE"
+        and patch.get("applyTo") == "NETWORK_FILTER"
+        and _on_tcp_proxy(patch)
+    )
 
 
 def _on_tcp_proxy(patch: dict[str, Any]) -> bool:

@@ -35,7 +35,9 @@ _PROTOCOLS = {
     "udp": "UDP",
 }
 HTTP_PROTOCOLS = frozenset({"HTTP", "HTTP2", "GRPC", "GRPC-WEB"})
-_PORT_SPEC = re.compile(r"^(?P<name>[\w.-]+) (?P<port>\d+)(?:->(?P<target>\d+))?$")
+_PORT_SPEC = re.compile(
+    r"^(?P<name>[\w.-]+)(?:/(?P<app>[\w.-]+))? (?P<port>\d+)(?:->(?P<target>[\w.-]+))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,9 @@ class Workload:
     service_account: str = "default"
     proxy: str | None = None  # "sidecar", "gateway" or None
     origin: str = "installed"  # "installed", "manifest" or "cluster"
+    # The istio-proxy container as installed (inventory.yaml), to say what a re-apply changes.
+    proxy_args: tuple[str, ...] = ()
+    container_ports: tuple[int, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -87,6 +92,7 @@ class Service:
     selector: dict[str, str] | None
     ports: tuple[Port, ...]
     origin: str = "installed"
+    external_name: str | None = None  # `type: ExternalName`: an alias for this host
 
     @property
     def host(self) -> str:
@@ -141,6 +147,8 @@ def load_default() -> Inventory:
                 labels={k: str(v) for k, v in w["labels"].items()},
                 service_account=w.get("serviceAccount", "default"),
                 proxy=w.get("proxy"),
+                proxy_args=tuple(str(a) for a in w.get("proxyArgs") or ()),
+                container_ports=tuple(int(p) for p in w.get("containerPorts") or ()),
             )
             for w in data["workloads"]
         ),
@@ -164,8 +172,8 @@ def _parse_port_spec(spec: str) -> Port:
     return Port(
         number=int(match["port"]),
         name=match["name"],
-        protocol=protocol_of(match["name"]),
-        target=int(target) if target else None,
+        protocol=protocol_of(match["name"], match["app"]),
+        target=(int(target) if target.isdigit() else target) if target else None,
     )
 
 

@@ -18,6 +18,12 @@ NOT_TEXT = input_rule("LAB0002", "error", "file is not text")
 EMPTY = input_rule("LAB0003", "warning", "file has no documents")
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+# What one run accepts: ten times bench/analyze_scale.py's largest input (16k documents, 7 MB,
+# several seconds); beyond that the run would take minutes, so it is refused up front.
+MAX_BYTES = 64 * 1024 * 1024
+MAX_DOCUMENTS = 160_000
+# libyaml's safe loader when PyYAML has it (same documents, several times faster), else the pure one.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -45,15 +51,28 @@ def manifest_files(paths: list[Path]) -> list[Path]:
 def load_paths(paths: list[Path]) -> tuple[list[Document], list[Finding]]:
     documents: list[Document] = []
     findings: list[Finding] = []
+    total = 0
     for path in manifest_files(paths):
         try:
+            total += path.stat().st_size
+            if total > MAX_BYTES:
+                raise too_big(f"{MAX_BYTES // (1024 * 1024)} MiB of YAML")
             raw = path.read_bytes()
         except OSError as error:
             raise LabError(f"{path}: cannot read: {error.strerror}") from None
         docs, problems = parse_text(raw, str(path))
         documents += docs
         findings += problems
+        if len(documents) > MAX_DOCUMENTS:
+            raise too_big(f"{MAX_DOCUMENTS:,} documents")
     return documents, findings
+
+
+def too_big(limit: str) -> LabError:
+    return LabError(
+        f"the input is larger than the analyzer accepts (at most {limit} per run)",
+        "analyze the manifests in smaller groups, e.g. one folder at a time",
+    )
 
 
 def parse_text(raw: bytes, source: str) -> tuple[list[Document], list[Finding]]:
@@ -67,7 +86,7 @@ def parse_text(raw: bytes, source: str) -> tuple[list[Document], list[Finding]]:
         return [], [NOT_TEXT(where, "binary data, not UTF-8 YAML", "pass a manifest file")]
     documents: list[Document] = []
     try:
-        for index, data in enumerate(yaml.safe_load_all(text), start=1):
+        for index, data in enumerate(yaml.load_all(text, Loader=_LOADER), start=1):
             documents += _expand(data, f"{source}#{index}")
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)

@@ -21,6 +21,17 @@ class Request:
     def tls(self) -> bool:
         return self.scheme == "https"
 
+    def dropped(self, flag: str) -> str:
+        """What the client sees when a proxy drops this request with Envoy response flag `flag`.
+
+        An HTTP listener answers with a local reply (503 and the flag, e.g. NR, UH); a TLS or TCP
+        connection has no HTTP to answer with: the proxy closes it, curl reports the failed
+        handshake as exit 35 ("command terminated with exit code 35" through kubectl exec).
+        """
+        if self.tls:
+            return f"the TLS client sees the connection reset, curl exits 35 (access log {flag})"
+        return f"the HTTP client gets a 503 ({flag})"
+
 
 @dataclass(frozen=True)
 class Step:
@@ -48,6 +59,7 @@ class Path:
     hops: list[Hop] = field(default_factory=list)
     outcome: str = ""
     reached: bool = False
+    verdict: str = ""  # one of lab.verdicts.PREDICTED: the answer `invoke trace` would observe
 
 
 def parse_url(url: str) -> Request:

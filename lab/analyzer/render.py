@@ -61,7 +61,8 @@ def findings_table(findings: list[Finding], console: Console) -> None:
         table.add_column("fix", ratio=2)
         for f in group:
             severity = Text(f.severity, style=_STYLE[f.severity])
-            table.add_row(severity, f.code, f.message, Text(f"fix: {f.hint}", style="dim"))
+            # Text, not str: messages quote YAML lists ([proxy, router]), which rich would read as markup.
+            table.add_row(severity, f.code, Text(f.message), Text(f"fix: {f.hint}", style="dim"))
         console.print(table)
     console.print(summary(findings))
 
@@ -80,7 +81,7 @@ def path_text(path: Path) -> str:
                 initial_indent=" " * len(head),
                 subsequent_indent=" " * (len(head) + 3),
             )
-    lines += ["", f"result: {path.outcome}"]
+    lines += ["", f"result: {path.outcome}", f"verdict: {path.verdict}"]
     return "\n".join(lines)
 
 
@@ -101,7 +102,8 @@ def path_dot(path: Path) -> str:
         edge = f' [label="{_escape(clusters[-1])}"]' if clusters else ""
         out.append(f"  hop{number} -> hop{number + 1}{edge};")
     color = "darkgreen" if path.reached else "red"
-    out.append(f'  result [shape=note, color={color}, label="{_escape(path.outcome)}"];')
+    label = _escape(path.outcome) + "\\n" + _escape(f"verdict: {path.verdict}")  # DOT's line break
+    out.append(f'  result [shape=note, color={color}, label="{label}"];')
     if path.hops:
         out.append(f"  hop{len(path.hops)} -> result [style=dashed];")
     out.append("}")

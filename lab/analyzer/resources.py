@@ -30,6 +30,7 @@ SERVED: dict[tuple[str, str], frozenset[str]] = {
     **_kinds("telemetry.istio.io", "v1 v1alpha1", "Telemetry"),
     **_kinds("extensions.istio.io", "v1alpha1", "WasmPlugin"),
     **_kinds("", "v1", "Namespace", "Service", "Pod", "ServiceAccount", "ConfigMap", "Secret"),
+    **_kinds("", "v1", "Endpoints"),
     **_kinds("apps", "v1", "Deployment", "StatefulSet", "DaemonSet"),
     **_kinds("rbac.authorization.k8s.io", "v1", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"),
     **_kinds("batch", "v1", "Job"),

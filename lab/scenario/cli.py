@@ -19,11 +19,22 @@ from rich.markup import escape
 from lab import lock
 from lab.config import Settings
 from lab.errors import UsageError
+from lab.nodes import Node
 from lab.progress import Progress
 from lab.scenario.engine import Engine, Interrupts
 from lab.scenario.junit import write_junit
-from lab.scenario.model import Scenario, load_catalog, select
+from lab.scenario.model import (
+    FORMAT_HINT,
+    Broken,
+    Scenario,
+    broken_of,
+    load_catalog,
+    load_scenario_file,
+    looks_like_path,
+    select,
+)
 from lab.scenario.results import ScenarioResult
+from lab.scenario.starter import new_scenario
 
 INTERRUPTED = 130
 # Caps every step's timeout (seconds): for quick rehearsals, and for tests that expect a failure.
@@ -31,31 +42,64 @@ STEP_TIMEOUT_VARIABLE = "LAB_STEP_TIMEOUT"
 
 
 def run_list(settings: Settings) -> int:
+    """The scenarios and their titles; a file that does not load is listed with its error."""
     progress = Progress()
     catalog = load_catalog()
-    width = max(len(s.name) for s in catalog)
+    broken = broken_of(catalog)
+    width = max((len(s.name) for s in [*catalog, *broken]), default=0)
     for scenario in catalog:
         progress.info(f"{scenario.name:<{width}}  {escape(scenario.title)}")
+    for failed in broken:
+        progress.info(f"{failed.name:<{width}}  [red]broken:[/] {escape(failed.error.message)}")
+    if broken:
+        progress.info(f"{len(broken)} broken: the others run as usual; {FORMAT_HINT}")
+    return 0
+
+
+def run_new(name: str, source: str | None) -> int:
+    path = new_scenario(name, source, Path.cwd())
+    progress = Progress()
+    progress.info(f"Wrote {path.name} and its manifests in {path.stem}/ ({FORMAT_HINT}).")
+    progress.info(f"Run it with: invoke scenario ./{path.name}")
     return 0
 
 
 def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: bool, junit: str | None) -> int:
-    scenarios = select(load_catalog(), list(names), run_all)
+    if junit:
+        check_writable(Path(junit))
+    paths = [Path(n) for n in names if looks_like_path(n)]
+    names = [n for n in names if not looks_like_path(n)]
+    if paths and run_all:
+        raise UsageError("give scenario files or --all, not both", "run them one after the other")
+    catalog = load_catalog()
+    broken = broken_of(catalog) if run_all else []
+    scenarios = select(catalog, names, run_all) if names or not paths else []
+    scenarios += [load_scenario_file(p) for p in paths]
     with lock.hold(settings.lab_dir, "scenario"):  # one command at a time on a lab
-        return _run(settings, scenarios, keep, junit)
+        return _run(settings, scenarios, keep, junit, broken)
 
 
-def _run(settings: Settings, scenarios: list[Scenario], keep: bool, junit: str | None) -> int:
+def _run(
+    settings: Settings, scenarios: list[Scenario], keep: bool, junit: str | None, broken: list[Broken]
+) -> int:
     from lab.cluster import Cluster  # late: listing and name errors need no lab
+    from lab.lab import Lab
 
     progress = Progress()
     interrupts = Interrupts()
+    cluster = Cluster.for_lab(settings)
+    hosts: dict[str, Node] = {}
+
+    def host(name: str) -> Node:  # opened on first use: most scenarios read no host's files
+        return hosts.setdefault(name, Lab.load(settings).node(name))
+
     engine = Engine(
-        Cluster.for_lab(settings),
+        cluster,
         progress,
         settings.lab_dir,
         interrupts=interrupts,
         step_timeout_cap=_step_timeout_cap(),
+        hosts=host,
     )
     results: list[ScenarioResult] = []
     with _counting_sigint(interrupts, progress):
@@ -74,7 +118,25 @@ def _run(settings: Settings, scenarios: list[Scenario], keep: bool, junit: str |
         raise bug  # after cleanup and the reports: `lab.cli.run` prints one line (--debug: the traceback)
     if any(r.interrupted for r in results):
         return INTERRUPTED
+    if broken:
+        progress.warn(f"not run, broken: {', '.join(str(b.path) for b in broken)} (see `invoke scenarios`)")
+        return 1
     return 0 if results and all(r.passed for r in results) else 1
+
+
+def check_writable(path: Path) -> None:
+    """Refuse a report path that cannot be written before any work, not after the run."""
+    if path.is_dir():
+        raise UsageError(
+            f"--junit {path} is a folder", f"pass a file name, e.g. --junit {path / 'junit.xml'}"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"--junit {path}: {folder} is not a folder", "pass a path in a folder you can write")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--junit {path} is not writable", "pass a path in a folder you can write")
 
 
 def _step_timeout_cap() -> float | None:

@@ -2,7 +2,9 @@
 
 - the mesh config (`data.mesh` of ConfigMap istio-system/istio, YAML text): saved verbatim, edited,
   restored verbatim;
-- installed objects a scenario re-declares (`preserve`): saved before, replaced back afterwards;
+- installed objects a scenario re-declares (`preserve`): saved before, put back exactly afterwards
+  (`kubectl apply` merged the scenario's version into them and added kubectl's
+  last-applied-configuration annotation; the restore undoes both);
 - the baseline for the leak check: namespaces, Istio config resources, the mesh text and the
   preserved objects, compared before and after;
 - the cluster's clock, which log reads start from.
@@ -124,7 +126,9 @@ def save_objects(cluster: ClusterLike, refs: Iterable[ObjectRef]) -> list[dict[s
 
 def restore_objects(cluster: ClusterLike, saved: list[dict[str, Any]], timeout: float) -> None:
     """Put the saved objects back exactly: a JSON merge patch from what is there now to the snapshot,
-    so fields the scenario added are removed too (lists are replaced whole, maps key by key)."""
+    so fields the scenario added are removed too (lists are replaced whole, maps key by key). That
+    includes the `kubectl.kubernetes.io/last-applied-configuration` annotation the scenario's client-side
+    apply added to objects `istioctl install` had created server-side without one."""
     for snapshot in saved:
         kind, metadata = snapshot["kind"].lower(), snapshot["metadata"]
         where = (kind, metadata["name"], "-n", metadata["namespace"])
@@ -132,6 +136,18 @@ def restore_objects(cluster: ClusterLike, saved: list[dict[str, Any]], timeout: 
         patch = merge_patch_between(strip_server_fields(current), snapshot)
         if patch:
             cluster.kubectl("patch", *where, "--type", "merge", "-p", json.dumps(patch), timeout=timeout)
+            if kind == "deployment" and "spec" in patch:
+                # A changed pod template rolls new pods: wait, so the next scenario (and the leak
+                # check's successor) meets the installed gateway, not one half-way through a rollout.
+                cluster.kubectl(
+                    "rollout",
+                    "status",
+                    f"deployment/{metadata['name']}",
+                    "-n",
+                    metadata["namespace"],
+                    f"--timeout={int(timeout)}s",
+                    timeout=timeout + 30,
+                )
 
 
 def merge_patch_between(current: Any, wanted: Any) -> Any:

@@ -10,9 +10,11 @@ leak check still run; the result carries it for the CLI to report.
 from __future__ import annotations
 
 import contextlib
+import re
+import shlex
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,11 @@ from rich.markup import escape
 from lab.errors import LabError
 from lab.progress import Progress, StepHandle
 from lab.scenario import evidence, pending
-from lab.scenario.assertions import Observed
+from lab.scenario.assertions import Observed, node_ip_refs
 from lab.scenario.cluster_state import (
     Baseline,
     ClusterLike,
+    Shell,
     cluster_time,
     describe,
     leaks,
@@ -34,13 +37,23 @@ from lab.scenario.cluster_state import (
     write_mesh,
 )
 from lab.scenario.interrupts import Guarded, Interrupts
-from lab.scenario.model import Apply, Exec, Logs, Scenario, Step, Wait
+from lab.scenario.model import Apply, Exec, HostLogs, Logs, Patch, Scenario, Step, Wait
 from lab.scenario.results import FAILED, LEAK_CHECK, PASSED, Case, ScenarioResult
 from lab.scenario.undo import Undo
 from lab.state import write_private
+from lab.trace import live, offline
+from lab.trace.join import Target
+from lab.trace.logline import parse_time
+from lab.trace.proxylog import since as lines_since
+from lab.trace.proxylog import window_start
 from lab.waiting import Timeout, wait_until
 
 Analyze = Callable[..., list[Any]]
+Hosts = Callable[[str], Shell]  # a lab host by name (`lab.lab.Lab.node`)
+# How much of a host's log a hostLogs step reads: the end of it, where the request of interest is.
+HOST_LOG_LINES = 20000
+# An access log's own stamps (nginx and Apache `combined`: `[01/Dec/2024:14:05:03 +0000]`).
+_ACCESS_STAMP = re.compile(r"\[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]")
 
 
 class StepFailed(Exception):
@@ -58,6 +71,7 @@ class Engine:
         interrupts: Interrupts | None = None,
         step_timeout_cap: float | None = None,
         clock: Callable[[], datetime] | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
         self.interrupts = interrupts or Interrupts()
         self.raw = cluster
@@ -69,6 +83,7 @@ class Engine:
         self.analyze = analyze
         self.cap = step_timeout_cap
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.hosts = hosts
         self._since = ""
 
     # -- the run -----------------------------------------------------------------------------------
@@ -132,7 +147,15 @@ class Engine:
             ]
             if blocking:
                 message = "; ".join(f"{f.code} {f.name}: {f.message}" for f in blocking)
-                result.error("pre-flight analysis", f"the analyzer found errors: {message}", handle.elapsed)
+                codes = ", ".join(sorted({f.code for f in blocking}))
+                # A lesson may be meant to fail: say how to run it anyway.
+                lesson = f"if the lesson is meant to show this, list them under expectedFindings: [{codes}]"
+                handle.detail(escape(f"{lesson} (docs/scenarios.md)"))
+                result.error(
+                    "pre-flight analysis",
+                    f"the analyzer found errors: {message} ({lesson}; docs/scenarios.md)",
+                    handle.elapsed,
+                )
                 raise StepFailed
             missing = sorted(scenario.expected_findings - {f.code for f in findings})
             if missing:
@@ -161,9 +184,19 @@ class Engine:
                     self._apply(action, timeout, undo, handle, result.scenario)
                 elif isinstance(action, Wait):
                     self._wait(action, timeout)
+                elif isinstance(action, Patch):
+                    self._patch(action, timeout, handle)
+                elif isinstance(action, HostLogs):
+                    since = self._since
+                    observe = lambda: self._host_logs(step, action, since)  # noqa: E731
+                    self._check(step, timeout, observe, result, handle)
                 elif isinstance(action, Exec):
                     self._since = cluster_time(self.cluster)
-                    self._check(step, timeout, lambda: self._exec(action, timeout), result, handle)
+                    if step.traces_path:
+                        observe = lambda: self._exec_traced(step, action, timeout, result)  # noqa: E731
+                    else:
+                        observe = lambda: self._exec(action, timeout)  # noqa: E731
+                    self._check(step, timeout, observe, result, handle)
                 else:
                     since = self._since
                     self._check(step, timeout, lambda: self._logs(action, since), result, handle)
@@ -199,6 +232,66 @@ class Engine:
         what = f"{' '.join(targets)}{f' -l {selector}' if selector else ''} {condition} in {action.namespace}"
         wait_until(attempt, timeout=timeout, what=what, first=1.0, interval=4.0, retry_on=(LabError,))
 
+    def _patch(self, action: Patch, timeout: float, handle: StepHandle) -> None:
+        """Patch, then block on the rollout: the next step must meet the new pods, not the old ones."""
+        where = ("-n", action.namespace)
+        kind = action.kind.lower()
+        patched = self.cluster.kubectl(
+            "patch", kind, action.name, *where, "--type", "merge", "-p", action.merge, timeout=timeout
+        )
+        handle.detail(escape(patched.stdout.strip()))
+        rolled = self.cluster.kubectl(
+            "rollout",
+            "status",
+            f"{kind}/{action.name}",
+            *where,
+            f"--timeout={int(timeout)}s",
+            timeout=timeout + 30,
+        )
+        for line in rolled.stdout.strip().splitlines()[-1:]:
+            handle.detail(escape(line))
+
+    def _host_logs(self, step: Step, action: HostLogs, since: str) -> Observed:
+        """The host's log lines stamped in or after the second the last exec step began (an access
+        log stamps whole seconds), plus the node addresses its expectations name."""
+        if self.hosts is None:
+            raise LabError(f"no SSH access to {action.node} here: this engine was built without lab hosts")
+        if self.interrupts.count:
+            raise KeyboardInterrupt
+        start = parse_time(since)
+        assert start is not None  # cluster_time checked the shape
+        addresses = self._node_addresses(step)
+        command = f"sudo tail -n {HOST_LOG_LINES} -- {shlex.quote(action.path)}"
+        read = self.hosts(action.node).run(command, check=False, timeout=60)
+        if not read.ok:
+            raise LabError(
+                f"{action.node}: cannot read {action.path}: {(read.stderr or read.stdout).strip()[-200:]}",
+                f"check that the server writing it runs on {action.node}",
+            )
+        floor = start.replace(microsecond=0)
+        kept = [
+            line for line in read.stdout.splitlines() if (_access_stamp(line) or floor - _SECOND) >= floor
+        ]
+        return Observed("\n".join(kept), addresses=addresses)
+
+    def _node_addresses(self, step: Step) -> dict[str, list[str]]:
+        """`NAMESPACE/POD-or-SELECTOR` -> the addresses of the nodes its running pods are on."""
+        found: dict[str, list[str]] = {}
+        for ref in dict.fromkeys(r for a in step.assertions for r in node_ip_refs(str(a.value))):
+            namespace, _, what = ref.partition("/")
+            source = ["-l", what] if "=" in what else [what]
+            listing = self.cluster.kubectl_json("get", "pods", "-n", namespace, *source)
+            pods = listing.get("items", [listing]) if listing.get("kind") == "List" else [listing]
+            found[ref] = sorted(
+                {
+                    p["status"]["hostIP"]
+                    for p in pods
+                    if not p.get("metadata", {}).get("deletionTimestamp")
+                    and (p.get("status") or {}).get("hostIP")
+                }
+            )
+        return found
+
     def _exec(self, action: Exec, timeout: float) -> Observed:
         t = action.target
         ran = self.cluster.kubectl(
@@ -215,7 +308,31 @@ class Engine:
         )
         return Observed(ran.stdout, ran.exit_code, ran.stderr)
 
+    def _exec_traced(self, step: Step, action: Exec, timeout: float, result: ScenarioResult) -> Observed:
+        """The exec, then the trace of its request from the proxies' logs (lab/trace), saved in the
+        `invoke trace --logs` layout under the report folder."""
+        t = action.target
+        proxies = live.discover(self.cluster, t.namespace, t.pod)
+        start = live.start_time(self.cluster)
+        command = live.with_remote_ip(list(action.command))
+        ran = self.cluster.kubectl(
+            "exec", "-n", t.namespace, t.pod, "-c", t.container, "--", *command, check=False, timeout=timeout
+        )
+        ip, stderr = live.remote_ip(ran.stderr)
+        target = Target.parse(live.curl_url(action.command), ip, start)
+        found, client, gateways = live.settle(
+            self.cluster, proxies, target, seconds=min(live.SETTLE_SECONDS, timeout)
+        )
+        if result.report_dir is not None:
+            offline.write_folder(result.report_dir / _slug(step.name), [client, *gateways], target)
+        labels = {g.proxy: dict(g.labels) for g in proxies.gateways}
+        return Observed(ran.stdout, ran.exit_code, stderr, trace=found, gateway_labels=labels)
+
     def _logs(self, action: Logs, since: str) -> Observed:
+        # --since-time reaches the kubelet in whole seconds: ask a second earlier, keep the lines
+        # stamped at or after the exec began (lab/trace/proxylog.py).
+        start = parse_time(since)
+        assert start is not None  # cluster_time checked the shape
         source = ["-l", action.selector] if action.selector else [action.pod or ""]
         read = self.cluster.kubectl(
             "logs",
@@ -224,14 +341,15 @@ class Engine:
             *source,
             "-c",
             action.container,
-            f"--since-time={since}",
+            f"--since-time={window_start(start)}",
+            "--timestamps",
             "--tail=-1",
             check=False,
             timeout=60,
         )
         if not read.ok:
             raise LabError(f"kubectl logs failed: {(read.stderr or read.stdout).strip()[-200:]}")
-        return Observed(read.stdout)
+        return Observed(lines_since(read.stdout, start))
 
     def _check(
         self,
@@ -326,7 +444,7 @@ class Engine:
                 left = [name for name, _ in actions[index:]]
                 pending.save(self.lab_dir, owner or result.scenario.name, undo.after(index))
                 self.progress.warn(f"cleanup abandoned; still to do: {'; '.join(left)}")
-                self.progress.warn("saved as a pending cleanup: the next scenario or `invoke reset` finishes it")
+                self.progress.warn("saved as a pending cleanup: the next `invoke scenario`, `trace` or `reset` finishes it")
                 result.interrupted = True
                 result.error("clean up", f"abandoned (Ctrl-C twice); still to do: {'; '.join(left)}")
                 return False
@@ -424,6 +542,20 @@ def load_analyzer() -> Analyze:
             "install the whole project: pip install -e .",
         ) from None
     return analyze_paths
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def _access_stamp(line: str) -> datetime | None:
+    match = _ACCESS_STAMP.search(line)
+    if not match:
+        return None
+    return datetime.strptime(match[1], "%d/%b/%Y:%H:%M:%S %z").astimezone(timezone.utc)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "step"
 
 
 def _rfc3339(moment: datetime) -> str:

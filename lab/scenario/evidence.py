@@ -6,14 +6,20 @@ because evidence is gathered exactly when something is already wrong.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from lab.errors import LabError
 from lab.nodes import CommandResult
 from lab.scenario.cluster_state import ClusterLike
 from lab.scenario.model import Scenario
+from lab.trace import live
+from lab.trace.logline import parse_time
+from lab.trace.proxylog import since as lines_since
+from lab.trace.proxylog import window_start
 
 PROXY_CONFIG = ("listeners", "clusters", "endpoints")
 TIMEOUT = 60.0
@@ -38,21 +44,28 @@ def collect(cluster: ClusterLike, scenario: Scenario, folder: Path, since: str) 
         written.append(name)
 
     client = scenario.client
-    save(
-        "client-sidecar.log",
-        lambda: cluster.kubectl(*_logs(client.namespace, [client.pod], since), check=False, timeout=TIMEOUT),
-    )
+    # The logs in the layout `invoke trace --logs` reads: NAMESPACE.POD.log for the client and for
+    # every gateway proxy in the cluster.
+    try:
+        proxies = [(client.namespace, client.pod)] + [
+            (g.namespace, g.name) for g in live.discover(cluster, client.namespace, client.pod).gateways
+        ]
+    except LabError as error:
+        problems.append(f"gateway proxies: {error}")
+        proxies = [(client.namespace, client.pod)]
+    start = parse_time(since)
+    for namespace, pod in proxies:
+        save(
+            f"{namespace}.{pod}.log",
+            lambda n=namespace, p=pod: _windowed(
+                cluster.kubectl(*_logs(n, [p], since), check=False, timeout=TIMEOUT), start
+            ),
+        )
     _proxy_config(cluster, save, "client", f"{client.pod}.{client.namespace}")
     for gateway in scenario.gateways:
         slug = "gateway-" + re.sub(
             r"[^a-z0-9]+", "-", f"{gateway.namespace}-{gateway.selector}".lower()
         ).strip("-")
-        save(
-            f"{slug}.log",
-            lambda g=gateway: cluster.kubectl(
-                *_logs(g.namespace, ["-l", g.selector], since), check=False, timeout=TIMEOUT
-            ),
-        )
         try:
             pods = cluster.kubectl_json("get", "pods", "-n", gateway.namespace, "-l", gateway.selector)
         except LabError as error:
@@ -74,7 +87,26 @@ def collect(cluster: ClusterLike, scenario: Scenario, folder: Path, since: str) 
 
 
 def _logs(namespace: str, source: list[str], since: str) -> list[str]:
-    return ["logs", "-n", namespace, *source, "-c", "istio-proxy", f"--since-time={since}", "--tail=-1"]
+    # Whole seconds reach the kubelet: ask a second earlier, then keep lines by their own stamp.
+    start = parse_time(since)
+    window = window_start(start) if start else since
+    return [
+        "logs",
+        "-n",
+        namespace,
+        *source,
+        "-c",
+        "istio-proxy",
+        f"--since-time={window}",
+        "--timestamps",
+        "--tail=-1",
+    ]
+
+
+def _windowed(result: CommandResult, start: datetime | None) -> CommandResult:
+    if start is None or not result.ok:
+        return result
+    return dataclasses.replace(result, stdout=lines_since(result.stdout, start))
 
 
 def _proxy_config(cluster: ClusterLike, save: Callable[..., None], prefix: str, pod: str) -> None:

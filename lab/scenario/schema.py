@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.trace.verdict import TRACE_VERDICTS
+
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 _TIMEOUT = {"type": "number", "exclusiveMinimum": 0, "maximum": 3600}
 _NAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"}
@@ -41,6 +43,14 @@ _EXEC = {
     "properties": {"command": _STRINGS, "namespace": _NAME, "pod": _NAME, "container": _NAME},
 }
 
+# Which way the request went, judged on its trace (lab/trace; verdicts in lab/verdicts.py).
+_PATH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["verdict"],
+    "properties": {"verdict": {"enum": list(TRACE_VERDICTS)}, "gateway": _GATEWAY_REF},
+}
+
 _EXEC_EXPECT = {
     "type": "object",
     "additionalProperties": False,
@@ -51,6 +61,7 @@ _EXEC_EXPECT = {
         "stdoutNotContains": _STRINGS,
         "stdoutMatches": _STRINGS,
         "httpStatus": {"type": "integer", "minimum": 100, "maximum": 599},
+        "path": _PATH,
     },
 }
 
@@ -67,6 +78,31 @@ _LOGS_EXPECT = {
     "additionalProperties": False,
     "minProperties": 1,
     "properties": {"contains": _STRINGS, "notContains": _STRINGS, "matches": _STRINGS},
+}
+
+# A file on one of the lab's hosts, read over SSH (testpc's web server log, for instance).
+_HOST_LOGS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["node", "path"],
+    "properties": {
+        "node": {"enum": ["k3s-s", "k3s-w1", "k3s-w2", "testpc"]},
+        "path": {"type": "string", "pattern": "^/[^\\s'\"]+$"},
+    },
+}
+
+# A JSON merge patch on an installed object the scenario lists under `preserve` (so cleanup puts
+# it back exactly); a Deployment's rollout is waited for.
+_PATCH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind", "namespace", "name", "merge"],
+    "properties": {
+        "kind": {"enum": ["Deployment"]},
+        "namespace": _NAME,
+        "name": _NAME,
+        "merge": {"type": "object", "minProperties": 1},
+    },
 }
 
 _WAIT = {
@@ -87,6 +123,8 @@ _STEP = {
         "wait": _WAIT,
         "exec": _EXEC,
         "logs": _LOGS,
+        "hostLogs": _HOST_LOGS,
+        "patch": _PATCH,
         "expect": {"type": "object"},
     },
     "oneOf": [
@@ -94,6 +132,8 @@ _STEP = {
         {"required": ["wait"]},
         {"required": ["exec"]},
         {"required": ["logs"]},
+        {"required": ["hostLogs"]},
+        {"required": ["patch"]},
     ],
     "allOf": [
         {
@@ -105,7 +145,11 @@ _STEP = {
             "then": {"required": ["expect"], "properties": {"expect": _LOGS_EXPECT}},
         },
         {
-            "if": {"anyOf": [{"required": ["apply"]}, {"required": ["wait"]}]},
+            "if": {"required": ["hostLogs"]},
+            "then": {"required": ["expect"], "properties": {"expect": _LOGS_EXPECT}},
+        },
+        {
+            "if": {"anyOf": [{"required": ["apply"]}, {"required": ["wait"]}, {"required": ["patch"]}]},
             "then": {"not": {"required": ["expect"]}},
         },
     ],

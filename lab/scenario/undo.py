@@ -23,7 +23,7 @@ class Undo:
     deletes: list[tuple[str, str]] = field(
         default_factory=list
     )  # (file name, its documents reversed, as YAML)
-    objects: list[dict[str, Any]] = field(default_factory=list)  # installed objects to replace back
+    objects: list[dict[str, Any]] = field(default_factory=list)  # installed objects to patch back
     mesh: str | None = None  # the mesh config text to write back
 
     def add_manifest(self, path: Path, preserved: tuple[ObjectRef, ...]) -> None:

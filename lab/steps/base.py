@@ -6,6 +6,8 @@ Steps are idempotent, so a re-run of `up` resumes where the last one stopped.
 
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
@@ -19,6 +21,37 @@ from lab.progress import Progress, StepHandle
 from lab.spec import LabSpec
 
 
+class Stopped(Exception):
+    """A step gave up because a step it needs failed or was stopped; that step reports why."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(f"step '{by}' did not finish")
+        self.stopped_by = f"step '{by}' did not finish"
+
+
+class Waits:
+    """What a step can wait for while it runs: other steps' outcomes (set by the pipeline)."""
+
+    def __init__(self) -> None:
+        self._finished: dict[str, threading.Event] = {}
+        self._ok: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    def event(self, name: str) -> threading.Event:
+        with self._lock:
+            return self._finished.setdefault(name, threading.Event())
+
+    def finish(self, name: str, ok: bool) -> None:
+        self._ok[name] = ok
+        self.event(name).set()
+
+    def failed(self, name: str) -> bool:
+        return self.event(name).is_set() and not self._ok.get(name, False)
+
+    def ok(self, name: str) -> bool:
+        return self._ok.get(name, False)
+
+
 @dataclass
 class UpContext:
     settings: Settings
@@ -28,16 +61,46 @@ class UpContext:
     _nodes: dict[str, Node] = field(default_factory=dict)
     # What a step's `done` check read, so that its `run` need not ask the cluster again.
     seen: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    waits: Waits = field(default_factory=Waits)
+    _shared: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def cloud(self) -> Cloud:
-        spec = self.lab.state.spec
-        return Cloud(spec.region if spec else self.settings.region, self.settings.profile)
+        # one client for every step's context (see `for_step`), in the spec's region once it exists
+        if "cloud" not in self._shared:
+            spec = self.lab.state.spec
+            self._shared["cloud"] = Cloud(spec.region if spec else self.settings.region, self.settings.profile)
+        return self._shared["cloud"]
 
     @property
     def spec(self) -> LabSpec:
         assert self.lab.state.spec is not None, "preflight builds the spec first"
         return self.lab.state.spec
+
+    def for_step(self, handle: StepHandle) -> UpContext:
+        """The context one step runs with: its own progress line, everything else shared."""
+        child = copy.copy(self)
+        child.__dict__.pop("cluster", None)
+        child.handle = handle
+        return child
+
+    def wait_for(self, step: str) -> None:
+        """Block until another step has finished; `Stopped` if it did not succeed."""
+        event = self.waits.event(step)
+        if not event.is_set():
+            if self.handle is None:
+                event.wait()
+            else:
+                with self.handle.blocked_on(f"step '{step}'"):
+                    event.wait()
+        if not self.waits.ok(step):
+            raise Stopped(step)
+
+    def check_not_failed(self, step: str) -> None:
+        """For a step polling for something another step makes: stop if that step failed."""
+        if self.waits.failed(step):
+            raise Stopped(step)
 
     def node(self, name: str) -> Node:
         """One connection per node for the whole run."""
@@ -60,6 +123,12 @@ class UpContext:
     def detail(self, text: str) -> None:
         if self.handle is not None:
             self.handle.detail(text)
+
+    def warn(self, text: str) -> None:
+        """Worth the user's attention but not a failure: shown now and again in the summary."""
+        self.warnings.append(text)
+        if self.handle is not None:
+            self.handle.warn(text)
 
     def close(self) -> None:
         for node in self._nodes.values():

@@ -181,6 +181,8 @@ class Istio(Step):
         return not found
 
     def run(self, ctx: UpContext) -> None:
+        # Started with cloud-init so that its check overlaps the nodes' wait; installs only on Ready nodes.
+        ctx.wait_for("nodes-ready")
         cluster = ctx.cluster
         deployments = ctx.seen.get(self.name) or self._deployments(ctx)
         present = {i["metadata"]["name"] for i in deployments.get("items", [])}
@@ -191,6 +193,8 @@ class Istio(Step):
             ctx.detail(f"drift: {line}")
         if found or not set(ISTIO_DEPLOYMENTS) <= present:
             install(ctx, "repairing: istioctl install --set profile=demo" if found else None)
+            if not found:
+                return  # a first install waited for the components itself
         ctx.note("waiting for istiod and both gateways to be Available")
         cluster.wait(
             *(f"deployment/{d}" for d in ISTIO_DEPLOYMENTS),

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+import shlex
 from string import Template
 from typing import Any
 
 from lab.errors import LabError, RemoteCommandError
+from lab.lab import CLUSTER_NODES
+from lab.nodes import Node, in_parallel
 from lab.steps.base import Step, UpContext
 from lab.template import ROOT
 
 MANIFEST = ROOT / "manifests" / "lab" / "netshoot.yaml"
 SELECTOR = "app=netshoot"
 PODS = ("pod1", "pod2")
+
+
+def images(ctx: UpContext) -> tuple[str, ...]:
+    """What the client pods run: netshoot, and the demo profile's sidecar (hub docker.io/istio)."""
+    return (ctx.settings.netshoot_image, f"docker.io/istio/proxyv2:{ctx.cluster.istio_version}")
+
+
+def pull_images(ctx: UpContext, wanted: tuple[str, ...]) -> None:
+    """Pull the pods' images on every cluster node now, while Istio installs: wherever the
+    scheduler puts a pod, it then starts without a pull. Pulling an image already there is a no-op."""
+    ctx.note(f"pulling {', '.join(wanted)} on {', '.join(CLUSTER_NODES)}")
+    command = " && ".join(f"sudo crictl pull {shlex.quote(image)}" for image in wanted)
+
+    def pull(node: Node) -> None:
+        node.run(command, timeout=ctx.settings.ready_timeout)
+
+    in_parallel(ctx.nodes(CLUSTER_NODES), pull)
+
+
+def _has_sidecar(pod: dict[str, Any]) -> bool:
+    return "istio-proxy" in {c["name"] for c in pod.get("spec", {}).get("containers", [])}
 
 
 def _ready_with_sidecar(pod: dict[str, Any]) -> bool:
@@ -41,18 +65,30 @@ class Netshoot(Step):
         return labelled and set(PODS) <= ready
 
     def run(self, ctx: UpContext) -> None:
+        # Started with cloud-init (k3s runs on the nodes): the pulls overlap Istio's install.
+        pull_images(ctx, images(ctx))
+        ctx.wait_for("nodes-ready")
         cluster = ctx.cluster
         pods, labelled = ctx.seen.get(self.name) or (self._pods(ctx), self._labelled(ctx))
         if not labelled:
             cluster.kubectl("label", "namespace", "default", "istio-injection=enabled", "--overwrite")
+        # The pods need istiod's sidecar injector: a pod created before it has no sidecar.
+        ctx.wait_for("istio")
         # A pod created before the label has no sidecar and never gets one: recreate it.
         for pod in pods:
-            names = {c["name"] for c in pod.get("spec", {}).get("containers", [])}
-            if "istio-proxy" not in names:
+            if not _has_sidecar(pod):
                 ctx.note(f"recreating {pod['metadata']['name']}: it has no istio-proxy sidecar")
                 cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", "default", "--wait=true")
         manifest = Template(MANIFEST.read_text()).substitute(NETSHOOT_IMAGE=ctx.spec.netshoot_image)
         cluster.kubectl("apply", "-f", "-", stdin=manifest)
+        # The sidecar is in the spec from admission on: check it now, not after the wait. Ready
+        # then means every container is, istio-proxy included.
+        missing = [p["metadata"]["name"] for p in self._pods(ctx) if not _has_sidecar(p)]
+        if missing:
+            raise LabError(
+                f"{', '.join(missing)} created without an istio-proxy sidecar",
+                "check that istiod's sidecar injector is running (`invoke kubectl -- get pods -n istio-system`)",
+            )
         ctx.note("waiting for the pods to be Ready")
         cluster.wait(
             "pod",
@@ -61,9 +97,3 @@ class Netshoot(Step):
             selector=SELECTOR,
             timeout=ctx.settings.ready_timeout,
         )
-        missing = [p["metadata"]["name"] for p in self._pods(ctx) if not _ready_with_sidecar(p)]
-        if missing:
-            raise LabError(
-                f"{', '.join(missing)} Ready but without a ready istio-proxy sidecar",
-                "check that istiod's sidecar injector is running (`invoke kubectl -- get pods -n istio-system`)",
-            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from lab import TOOLKIT
+from lab import TOOLKIT, expiry
 from lab.cloud import TAG_CREATED_AT, TAG_CREATED_BY, TAG_NAME, TAG_OWNER, StackInfo, format_event
 from lab.errors import LabError
 from lab.recovery import TAG_ISTIO_VERSION, TAG_NETSHOOT_IMAGE
@@ -70,6 +70,7 @@ class Stack(Step):
             state.stack_id, state.created_at = stack_id, tags[TAG_CREATED_AT]
             _forget_old_nodes(ctx)
             ctx.lab.save()  # so that Ctrl-C from here on still leaves a lab `down` can find
+            expiry.start(ctx)  # the deadline, before the instances bill for long
         else:
             state.stack_id = info.stack_id
         final = cloud.wait_for_stack(

@@ -181,3 +181,44 @@ def test_explain_notes_documents_it_had_to_leave_out(
     (tmp_path / "bad.yaml").write_text("kind: [unclosed\n")
     run_explain([str(tmp_path)], None, "pod1", "https://en.wikipedia.org/")
     assert "1 document(s) left out" in capsys.readouterr().err
+
+
+def test_explain_expect_answers_whether_the_request_takes_that_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = [str(FIXTURES / "study-notes-broken")]
+    assert run_explain(folder, None, "pod1", "https://en.wikipedia.org/", expect="passthrough") == 0
+    assert run_explain(folder, None, "pod1", "https://en.wikipedia.org/", expect="egress-gateway") == 1
+    assert "expected egress-gateway, predicted passthrough" in capsys.readouterr().err
+
+
+def test_explain_expect_refuses_a_verdict_trace_does_not_know() -> None:
+    with pytest.raises(LabError, match=r"unknown verdict 'gateway'.*egress-gateway, passthrough"):
+        run_explain([str(FIXTURES / "study-notes-broken")], None, "pod1", "https://x.org/", expect="gateway")
+
+
+def test_the_invoke_task_passes_expect_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tasks  # the thin task only parses arguments: it must hand --expect to run_explain
+
+    seen: dict[str, object] = {}
+
+    def fake(paths, scenario, source, to, fmt="text", expect=None):  # type: ignore[no-untyped-def]
+        seen.update(to=to, expect=expect)
+        return 0
+
+    monkeypatch.setattr("lab.analyzer.cli.run_explain", fake)
+    monkeypatch.setattr(tasks.cli, "run", lambda action, debug: action())
+    tasks.explain.body(None, to="https://en.wikipedia.org/", expect="egress-gateway")
+    assert seen == {"to": "https://en.wikipedia.org/", "expect": "egress-gateway"}
+
+
+def test_the_terminal_table_prints_brackets_in_messages_as_they_are() -> None:
+    from rich.console import Console
+
+    from lab.analyzer.findings import Finding
+    from lab.analyzer.render import findings_table
+
+    console = Console(width=200, record=True, color_system=None)
+    finding = Finding("LAB0401", "error", "Deployment", "ns", "d", "args are replaced by [proxy router]", "h")
+    findings_table([finding], console)
+    assert "args are replaced by [proxy router]" in console.export_text()

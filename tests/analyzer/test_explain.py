@@ -154,7 +154,8 @@ def test_with_the_subset_fixed_the_passthrough_server_has_no_route() -> None:
     path = trace(docs)
     assert path.hops[1].proxy == "egress gateway"
     assert "LAB0201" in path.hops[1].steps[-1].why
-    assert path.outcome == "dropped by the gateway: no route for this traffic"
+    assert path.outcome.startswith("dropped by the gateway: no route for this traffic")
+    assert "curl exits 35" in path.outcome and path.verdict == "dropped"
 
 
 @pytest.mark.parametrize(

@@ -36,27 +36,29 @@ def sim_cli(labsim: LabSim) -> Cli:
 def read_until(process: subprocess.Popen, text: str, timeout: float = 60) -> str:
     """Read the process's stdout until a line contains `text`; fail (not hang) at the deadline.
 
-    Reads the pipe's file descriptor itself: a buffered `readline` can pull several lines in at
-    once, and `select` then waits on a pipe whose next lines are already in Python's buffer.
-    """
-    import os
-    import selectors
-    import time
+    A thread reads lines from the file object itself: waiting on the pipe with select() between
+    readline() calls misses lines already in the file's buffer (two lines written together)."""
+    import queue
+    import threading
 
     assert process.stdout is not None
-    fd = process.stdout.fileno()
-    seen = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=deadline - time.monotonic()):
-                break
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            seen += chunk
-            for line in seen.decode(errors="replace").splitlines(keepends=True):
-                if text in line and line.endswith("\n"):
-                    return line
-    raise AssertionError(f"no line with {text!r} within {timeout}s; got:\n{seen.decode(errors='replace')}")
+    stdout = process.stdout
+    seen: list[str] = []
+    found: queue.Queue[str | None] = queue.Queue()
+
+    def reader() -> None:
+        for line in iter(stdout.readline, ""):
+            seen.append(line)
+            if text in line:
+                found.put(line)
+                return
+        found.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        line = found.get(timeout=timeout)
+    except queue.Empty:
+        line = None
+    if line is not None:
+        return line
+    raise AssertionError(f"no line with {text!r} within {timeout}s; got:\n{''.join(seen)}")

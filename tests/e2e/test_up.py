@@ -36,6 +36,10 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     up = cli("up")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "is ready" in up.stdout
+    last = up.stdout.strip().splitlines()[-1]
+    assert last.startswith("Lab 'egress' deletes itself at") and "unless you run invoke extend" in last, last
+    scheduler = labsim.moto.client("scheduler")
+    created = scheduler.get_schedule(Name="lab-egress")["ScheduleExpression"]
 
     log = labsim.commands()
     server = [e for e in log if e["node"] == "k3s-s"]
@@ -47,9 +51,13 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     )
     install = next(e for e in server if e["tool"] == "istioctl" and "install" in e["argv"])
     assert install["argv"][1:] == ["install", "--set", "profile=demo", "-y", "--readiness-timeout=300s"]
-    assert any(
-        line.startswith("kubectl apply -f") and line.endswith("istio-1.23.2/samples/addons") for line in lines
-    )
+    addons = next(line for line in lines if line.startswith("kubectl apply") and "samples/addons" in line)
+    assert [w.rsplit("/", 1)[-1] for w in addons.split() if "samples/addons" in w] == [
+        "kiali.yaml",
+        "prometheus.yaml",
+        "grafana.yaml",
+        "jaeger.yaml",
+    ], "the four add-ons the lab promises, by file: never the folder (it holds loki.yaml too)"
     label = lines.index("kubectl label namespace default istio-injection=enabled --overwrite")
     netshoot = next(
         i for i, e in enumerate(server) if _line(e) == "kubectl apply -f -" and "pod1" in (e["stdin"] or "")
@@ -92,6 +100,9 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     status = cli("status")
     assert status.returncode == 0 and "CREATE_COMPLETE" in status.stdout
     assert "istio 1.23.2" in status.stdout and status.stdout.count("running") == 4
+    assert "Deadline: deletes itself at" in status.stdout and "so far" in status.stdout
+    assert cli("extend", "--ttl", "2h").returncode == 0
+    assert scheduler.get_schedule(Name="lab-egress")["ScheduleExpression"] < created, "6h moved to 2h"
 
     before = len(labsim.commands())
     again = cli("up")
@@ -112,6 +123,8 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     states = {i["State"]["Name"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
     assert states == {"terminated"}
     assert ec2.describe_key_pairs()["KeyPairs"] == []
+    assert scheduler.list_schedules()["Schedules"] == [], "the deadline goes with the lab"
+    assert "deadline schedule and role gone" in down.stdout
     # The simulator stops a node's sshd when its instance terminates: nothing answers any more.
     deadline = time.monotonic() + 10
     while any(labsim.address(n) for n in NODES) and time.monotonic() < deadline:

@@ -1,7 +1,12 @@
 """`python -m tests.labsim serve`: run the lab simulator in the foreground.
 
-Prints `export NAME=value` lines and then `labsim ready`; `eval` the exports in another shell
-and run `invoke up` there. Ctrl-C or SIGTERM stops every process the simulator started.
+Prints `export NAME=value` lines, where its files live, and then `labsim ready`; `eval` the
+exports in another shell and run `invoke up` there. Ctrl-C or SIGTERM stops every process the
+simulator started. Its files (command log, nodes, the labs' state and scenario reports in
+LAB_HOME) are removed on exit unless --workdir names a folder to keep them in.
+
+Needs OpenSSH's sshd (openssh-server) and ssh-keygen (openssh-client); without them it exits 1
+at once, saying what to install.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import sys
 import threading
 
 from .config import EGRESS_MODES
-from .sim import UNSET, LabSim
+from .sim import UNSET, LabSim, MissingTool, check_requirements
 
 
 def parser() -> argparse.ArgumentParser:
@@ -23,7 +28,11 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = cli.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the simulator until Ctrl-C or SIGTERM")
-    serve.add_argument("--workdir", help="keep state here (default: a temporary folder, removed on exit)")
+    serve.add_argument(
+        "--workdir",
+        metavar="DIR",
+        help="keep every file here, reports included (default: a temporary folder, removed on exit)",
+    )
     serve.add_argument("--lab-home", help="LAB_HOME to export (default: WORKDIR/labhome)")
     serve.add_argument("--egress", choices=EGRESS_MODES, default="gateway")
     serve.add_argument("--region", default="ap-northeast-2")
@@ -70,6 +79,11 @@ def serve(options: argparse.Namespace) -> int:
     def on_signal(_signum: int, _frame: object) -> None:
         stop.set()
 
+    try:
+        check_requirements()
+    except MissingTool as error:
+        print(f"labsim: error: {error}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sim = LabSim(
@@ -95,7 +109,13 @@ def serve(options: argparse.Namespace) -> int:
     )
     with sim:
         print(sim.exports())
-        print(f"# workdir {sim.layout.root}; unset {' '.join(UNSET)} if set")
+        root = sim.layout.root
+        kept = "kept after exit" if options.workdir else "removed on exit: pass --workdir DIR to keep them"
+        print(f"# files in {root} ({kept}): command log {sim.layout.log_file},")
+        print(
+            f"#   lab state and scenario reports in LAB_HOME={sim.lab_home}, other labs' nodes in {root / 'labs'}"
+        )
+        print(f"# unset {' '.join(UNSET)} if set")
         print("labsim ready", flush=True)
         reported = 0
         while not stop.wait(0.2):

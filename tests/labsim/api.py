@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
-from . import workloads
+from . import strategic, workloads
 from .cluster import KubeError, State, merge_patch
 from .kinds import BY_KIND, Kind
 
@@ -52,98 +52,95 @@ def place(state: State, kind: Kind, doc: dict, namespace: str | None, source: st
     return doc
 
 
-def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: bool) -> str:
-    """Create or update one object; returns kubectl's line, e.g. `service/kiali configured`."""
+def apply(state: State, doc: dict, namespace: str | None, source: str, dry_run: str) -> tuple[str, str]:
+    """Create or update one object, as kubectl 1.30's client-side apply does (kubernetes/kubectl
+    v0.30.5 `pkg/cmd/apply/apply.go` `applyOneObject`). Returns kubectl's stdout line, e.g.
+    `service/kiali configured`, and what it writes to stderr (the missing-annotation warning).
+    `dry_run` is kubectl's --dry-run: none, client (nothing sent: `(dry run)`, an existing object is
+    always `configured`) or server (the patch is computed and sent: `(server dry run)`)."""
     kind = resolve(state, doc, source)
     doc = place(state, kind, doc, namespace, source)
     metadata = doc["metadata"]
     label = f"{kind.qualified}/{metadata['name']}"
-    suffix = " (server dry run)" if dry_run else ""
+    suffix = {"client": " (dry run)", "server": " (server dry run)"}.get(dry_run, "")
     old = state.get(kind.kind, metadata.get("namespace", ""), metadata["name"])
     if old is None:
-        if not dry_run:
-            applied = copy.deepcopy(doc)
-            create(state, doc)
-            state.meta(doc)["applied"] = applied
-        return f"{label} created{suffix}"
-    meta = state.meta(old)
-    previous = meta.get("applied")
-    # kubectl's three-way patch (kubernetes/kubectl staging/src/k8s.io/kubectl/pkg/cmd/apply/patcher.go)
-    # is computed from the last applied config, the new one and the live object: it is empty, and the
-    # object "unchanged", only when the live object still has every field the file sets.
-    if previous == doc and _holds(old, doc):
-        return f"{label} unchanged{suffix}"
-    if dry_run:
-        return f"{label} configured{suffix}"
-    update(state, kind, old, doc, previous)
-    state.meta(old)["applied"] = copy.deepcopy(doc)
-    line = f"{label} configured"
-    if previous is None:
-        line = (
+        if dry_run == "none":
+            # `CreateApplyAnnotation`: the new object carries its own JSON as last-applied
+            created = copy.deepcopy(doc)
+            created["metadata"]["annotations"] = {
+                **(metadata.get("annotations") or {}),
+                strategic.LAST_APPLIED: strategic.last_applied(doc),
+            }
+            create(state, created)
+        return f"{label} created{suffix}", ""
+    if dry_run == "client":
+        return f"{label} configured{suffix}", ""
+    warning = ""
+    if strategic.LAST_APPLIED not in (old["metadata"].get("annotations") or {}):
+        # apply.go `warningNoLastAppliedConfigAnnotation`, written to ErrOut; `info.ObjectName()`
+        # is `<resource>.<group>/<name>`
+        warning = (
             f"Warning: resource {kind.resource}/{metadata['name']} is missing the "
-            "kubectl.kubernetes.io/last-applied-configuration annotation which is required "
-            "by kubectl apply. kubectl apply should only be used on resources created "
-            "declaratively by either kubectl create --save-config or kubectl apply. The "
-            "missing annotation will be patched automatically.\n" + line
+            f"{strategic.LAST_APPLIED} annotation which is required by kubectl apply. kubectl apply "
+            "should only be used on resources created declaratively by either kubectl create "
+            "--save-config or kubectl apply. The missing annotation will be patched automatically."
         )
-    return line
-
-
-def _holds(live: object, wanted: object) -> bool:
-    """Whether `live` has every field of `wanted`: maps key by key; lists of objects as strategic
-    merge treats lists with a merge key (containers by name, ports by port: kubernetes
-    apimachinery pkg/util/strategicpatch), each wanted item held by one live item, extra live items
-    (an injected sidecar) kept; other lists (args) whole."""
-    if isinstance(wanted, dict):
-        return isinstance(live, dict) and all(k in live and _holds(live[k], v) for k, v in wanted.items())
-    if isinstance(wanted, list) and wanted and all(isinstance(item, dict) for item in wanted):
-        return isinstance(live, list) and all(any(_holds(a, b) for a in live) for b in wanted)
-    return live == wanted
+    # patcher.go `patchSimple`: strategic merge patch for built-in kinds, JSON merge patch for
+    # custom resources (their API does not accept application/strategic-merge-patch+json)
+    patched, empty = strategic.apply_patch(kind.kind, not kind.istio, old, doc)
+    if empty:
+        return f"{label} unchanged{suffix}", warning
+    if dry_run == "server":
+        return f"{label} configured{suffix}", warning
+    update(state, kind, old, patched)
+    return f"{label} configured", warning
 
 
 def create(state: State, doc: dict) -> None:
     kind = doc["kind"]
     if kind == "Namespace":
-        state.put(workloads.namespace_object(doc["metadata"]["name"], doc["metadata"].get("labels")))
+        namespace = workloads.namespace_object(doc["metadata"]["name"], doc["metadata"].get("labels"))
+        namespace["metadata"]["annotations"] = doc["metadata"].get("annotations") or {}
+        state.put(namespace)
     elif kind == "Deployment":
-        workloads.create_deployment(state, doc, state.config.delays.pod_ready)
+        workloads.create_deployment(state, doc, state.config.delays.pod_ready, pulls=True)
     elif kind == "Pod":
-        workloads.create_pod(state, doc, state.config.delays.pod_ready, None)
+        workloads.create_pod(state, doc, state.config.delays.pod_ready, None, pulls=True)
     else:
         if kind == "Service":
             workloads.allocate_service(state, doc, None)
         state.put(doc)
 
 
-def _three_way(old: dict, new: dict, previous: dict | None, field: str) -> dict:
-    """Keep what others set (not in our last apply); take ours for the rest."""
-    mine = ((previous or {}).get("metadata") or {}).get(field) or {}
-    kept = {k: v for k, v in (old["metadata"].get(field) or {}).items() if k not in mine}
-    return {**kept, **(new["metadata"].get(field) or {})}
-
-
-def update(state: State, kind: Kind, old: dict, doc: dict, previous: dict | None) -> None:
-    new = copy.deepcopy(doc)
-    for field in ("labels", "annotations"):
-        new["metadata"][field] = _three_way(old, doc, previous, field)
+def update(state: State, kind: Kind, old: dict, patched: dict) -> None:
+    """Store the patched object; the server keeps what it owns (uid, creation time, generation)."""
+    new = copy.deepcopy(patched)
     for field in CARRIED:
         if field in old["metadata"]:
             new["metadata"][field] = old["metadata"][field]
     if kind.kind == "Pod":
-        if (previous or {}).get("spec", old.get("spec")) != doc.get("spec"):
+        # kubernetes/kubernetes 1.30 pkg/apis/core/validation `ValidatePodUpdate`
+        if _without_images(old.get("spec")) != _without_images(new.get("spec")):
             raise KubeError(
-                f'The Pod "{doc["metadata"]["name"]}" is invalid: spec: Forbidden: pod updates '
+                f'The Pod "{old["metadata"]["name"]}" is invalid: spec: Forbidden: pod updates '
                 "may not change fields other than `spec.containers[*].image`, "
                 "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
                 "`spec.tolerations` (only additions to existing tolerations), "
                 "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was "
                 "previously negative)"
             )
-        old["metadata"]["labels"] = new["metadata"]["labels"]
-        old["metadata"]["annotations"].update(new["metadata"]["annotations"])
-        state.put(old)
+        state.put(new)
         return
     replace(state, old, new)
+
+
+def _without_images(spec: dict | None) -> dict:
+    spec = copy.deepcopy(spec or {})
+    for group in ("containers", "initContainers"):
+        for container in spec.get(group) or []:
+            container.pop("image", None)
+    return spec
 
 
 def replace(state: State, old: dict, new: dict) -> None:
@@ -171,12 +168,29 @@ def find(state: State, kind: Kind, namespace: str | None, name: str) -> dict:
 
 
 def patch(state: State, obj: dict, kind: Kind, body: str, patch_type: str) -> str:
+    """`kubectl patch`: kubernetes/kubectl v0.30.5 pkg/cmd/patch/patch.go (--type json|merge|strategic,
+    strategic by default); the server applies RFC 6902, RFC 7386 or apimachinery's strategic merge."""
     try:
         change = json.loads(body)
     except json.JSONDecodeError as error:
         raise KubeError(f'error: unable to parse "{body}": {error}') from None
     before = copy.deepcopy(obj)
-    patched = json_patch(before, change) if patch_type == "json" else merge_patch(before, change)
+    if patch_type == "json":
+        patched = json_patch(before, change)
+    elif patch_type == "merge":
+        patched = merge_patch(before, change)
+    elif patch_type != "strategic":
+        raise KubeError(f'error: --type must be one of [json merge strategic], not "{patch_type}"')
+    elif kind.istio:
+        # custom resources accept no strategic merge patch (apiextensions-apiserver)
+        raise KubeError(
+            "Error from server (UnsupportedMediaType): the body of the request was in an unknown "
+            "format - accepted media types include: application/json-patch+json, "
+            "application/merge-patch+json, application/apply-patch+yaml"
+        )
+    else:
+        schema = strategic.SCHEMAS.get(kind.kind, {"metadata": strategic.OBJECT_META})
+        patched = strategic.merge(before, change, schema)
     label = f"{kind.qualified}/{obj['metadata']['name']}"
     if patched == obj:
         return f"{label} patched (no change)"
@@ -223,7 +237,10 @@ def label(state: State, obj: dict, kind: Kind, changes: list[str], overwrite: bo
     if labels == before:
         return f"{title} not labeled"
     state.put(obj)
-    return f"{title} {'labeled' if len(labels) >= len(before) else 'unlabeled'}"
+    # kubectl v0.30.5 pkg/cmd/label/label.go `updateDataChangeMsg`: "unlabeled" only without
+    # --overwrite and when the object's JSON got shorter; any other change is "labeled"
+    shorter = len(json.dumps(labels, separators=(",", ":"))) < len(json.dumps(before, separators=(",", ":")))
+    return f"{title} {'unlabeled' if shorter and not overwrite else 'labeled'}"
 
 
 def delete(state: State, obj: dict, kind: Kind) -> str:

@@ -12,7 +12,9 @@ from moto.ssm.models import Parameter, ssm_backends
 from . import moto_fixes
 
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-# Public SSM parameters the template may resolve for its AMI; moto does not ship Canonical's.
+# Public SSM parameters the template may resolve for its AMI; moto does not ship Canonical's. The
+# path is the one Canonical publishes (documentation.ubuntu.com/aws, "Find Ubuntu images":
+# /aws/service/canonical/ubuntu/server/<release>/stable/current/<arch>/hvm/ebs-gp2/ami-id).
 UBUNTU_AMI_PARAMETERS = tuple(
     f"/aws/service/canonical/ubuntu/server/22.04/stable/current/{arch}/hvm/ebs-gp2/ami-id"
     for arch in ("amd64", "arm64")

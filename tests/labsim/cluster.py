@@ -25,7 +25,8 @@ class KubeError(Exception):
 
 
 def matches(labels: dict, selector: str | None) -> bool:
-    """Equality-based label selectors: `a=b,c==d,e!=f,g,!h`."""
+    """Equality-based label selectors: `a=b,c==d,e!=f,g,!h` (kubernetes/apimachinery v0.30.5
+    pkg/labels/selector.go `Parse`; set-based `in`/`notin` are not needed by the lab)."""
     for term in filter(None, (t.strip() for t in (selector or "").split(","))):
         if "!=" in term:
             name, value = term.split("!=", 1)

@@ -32,7 +32,8 @@ class Delays:
     cloud_init: float = 0.5  # boot -> `cloud-init status` done
     node_ready: float = 0.5  # cloud-init done -> Kubernetes node Ready
     istio_ready: float = 0.5  # istioctl install -> istiod and gateways Available
-    pod_ready: float = 0.3  # pod created -> Ready
+    pod_ready: float = 0.3  # pod created, its images on the node -> Ready
+    image_pull: float = 0.0  # seconds per 100 MB of (compressed) image pulled on a node
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Faults:
     cloud_init_fault: str = "always"
     kubectl_transient: int = 0  # first N `kubectl get nodes` are refused
     istiod_never_ready: bool = False
+    cloud_init_degraded: list[str] = field(default_factory=list)  # nodes: done, recoverable errors
+    pull_rate_limited: list[str] = field(default_factory=list)  # nodes Docker Hub answers 429
 
 
 @dataclass
@@ -55,7 +58,8 @@ class SimConfig:
     delays: Delays = field(default_factory=Delays)
     faults: Faults = field(default_factory=Faults)
     # what `istioctl install` waits for readiness when not told (`--readiness-timeout`); real
-    # istioctl waits 5 minutes, which would stall the fault tests.
+    # istioctl waits 5 minutes (istio/istio 1.23.2 operator/cmd/mesh/install.go, default
+    # 300*time.Second), which would stall the fault tests.
     istioctl_readiness_timeout: float = 5.0
     python: str = sys.executable
 
@@ -111,6 +115,39 @@ class Layout:
             return json.loads(self.instance_file(node).read_text())
         except FileNotFoundError:
             return None
+
+
+# CloudFormation tags every resource it creates with its stack's name (AWS "Resource tagging":
+# aws:cloudformation:stack-name); moto does too (moto/cloudformation/parsing.py).
+STACK_TAG = "aws:cloudformation:stack-name"
+# The default lab's stack (`invoke up` without --name) and untagged instances live in the workdir
+# itself; any other stack in WORKDIR/labs/<stack>/, a workdir of its own.
+PRIMARY_STACK = "lab-egress"
+
+
+class Layouts:
+    """One Layout per lab stack, each a full cluster: nodes, cluster state, command log."""
+
+    def __init__(self, primary: Layout, config: SimConfig, primary_stack: str = PRIMARY_STACK) -> None:
+        self.primary = primary_stack
+        self._config = config
+        self._layouts = {primary_stack: primary}
+
+    def stack_of(self, tag: str) -> str:
+        return tag or self.primary
+
+    def get(self, stack: str) -> Layout:
+        if stack not in self._layouts:
+            layout = Layout(self._layouts[self.primary].root / "labs" / stack)
+            for folder in (layout.root, layout.nodes_dir, layout.requests_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            layout.config_file.write_text(self._config.to_json())
+            layout.log_file.touch()
+            self._layouts[stack] = layout
+        return self._layouts[stack]
+
+    def items(self) -> list[tuple[str, Layout]]:
+        return list(self._layouts.items())
 
 
 def parse_sshd_late(spec: str) -> tuple[str, float]:

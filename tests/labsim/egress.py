@@ -10,6 +10,7 @@ import fnmatch
 import json
 import os
 import random
+import re
 import shlex
 import string
 import uuid
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from . import netpol, webserver
 from .cluster import State, matches
 from .kinds import iso
 
@@ -71,6 +73,9 @@ PLACEHOLDERS = (
     "upstream_ip",
     "gateway_ip",
     "client_port",
+    "sidecar_port",
+    "gateway_port",
+    "listener_sni",
     "request_id",
     "duration",
     "bytes",
@@ -143,6 +148,46 @@ def _ip(pod: dict) -> str:
     return pod["metadata"].get("annotations", {}).get("labsim/pod-ip", "")
 
 
+def listener_sni(state: State, host: str, port: int) -> str:
+    """%REQUESTED_SERVER_NAME% on a sidecar's line for TLS that no route claims (PassthroughCluster,
+    BlackHoleCluster). istio/istio 1.23.2 pilot/pkg/networking/core/listener.go builds a
+    `0.0.0.0_<port>` outbound listener, with a tls_inspector listener filter, only for ports that
+    some service or ServiceEntry declares; without one the connection lands on the virtualOutbound
+    listener (listener_builder.go, port 15001), whose passthrough chain reads no SNI, and Envoy
+    prints `-`. With one, every TLS connection on that port shows its SNI, not only the entry's host."""
+    for entry in state.objects("ServiceEntry", None):
+        if any(int(p.get("number", 0)) == port for p in (entry.get("spec") or {}).get("ports") or []):
+            return host
+    return "-"
+
+
+def write_out(template: str, status: int, remote_ip: str, exit_code: int) -> tuple[str, str]:
+    """curl's --write-out (curl docs, "write-out"): variables filled in; `%{stderr}` sends what follows
+    to stderr (curl 7.63.0+). curl writes it even when the transfer failed, with http_code 000."""
+    out, err, target = "", "", "out"
+    values = {
+        "http_code": f"{status:03d}",
+        "response_code": f"{status:03d}",
+        "remote_ip": remote_ip,
+        "exitcode": str(exit_code),
+    }
+    text = template.replace("\\n", "\n")
+    for index, part in enumerate(text.split("%{")):
+        if index:
+            name, closed, rest = part.partition("}")
+            if closed and name in ("stderr", "stdout"):
+                target, part = ("err" if name == "stderr" else "out"), rest
+            elif closed and name in values:
+                part = values[name] + rest
+            else:
+                part = "%{" + part
+        if target == "err":
+            err += part
+        else:
+            out += part
+    return out, err
+
+
 def choose(state: State, rules: list[dict], pod: dict, scheme: str, host: str) -> dict | None:
     has_proxy = any(c["name"] == "istio-proxy" for c in pod["spec"].get("containers", []))
     for rule in rules:
@@ -188,6 +233,45 @@ def write_logs(state: State, rule: dict, values: dict) -> None:
             )
 
 
+def resolved(request: Curl, host: str, port: int) -> str | None:
+    """curl's --resolve HOST:PORT:ADDRESS (curl docs, "--resolve"): connect there, keep Host and SNI."""
+    entry = request.flag("--resolve") or ""
+    name, _, rest = entry.partition(":")
+    wanted_port, _, address = rest.partition(":")
+    if name == host and wanted_port == str(port) and address:
+        return address.split(",")[0].strip("[]")
+    return None
+
+
+def connect_refused(host: str, port: int) -> str:
+    # curl 8 (lib/cf-socket.c, lib/connect.c) on ECONNREFUSED: exit 7 with this message.
+    return f"curl: (7) Failed to connect to {host} port {port} after 1 ms: Couldn't connect to server\n"
+
+
+def mark_upstream_failure(line: str) -> str:
+    """A proxy line whose upstream connect failed: RESPONSE_FLAGS UF, nothing sent or received
+    (Envoy access-log docs: UF, upstream connection failure)."""
+    return re.sub(r'^(\[[^\]]+\] "[^"]*" \d+ )\S+( \S+ \S+ "[^"]*" )\d+ \d+', r"\g<1>UF\g<2>0 0", line)
+
+
+def upstream_refused(rule: dict, scheme: str, host: str, values: dict) -> dict:
+    """The sidecar's upstream connection refused: only the sidecar logs (flag UF); TLS dies in the
+    handshake (the tcp_proxy closes the app's connection: curl 35), HTTP gets Envoy's local 503."""
+    client = [t for t in rule.get("logs", []) if t.get("pod") == "{pod}"]
+    changed = {**rule, "logs": [{**t, "line": mark_upstream_failure(t["line"])} for t in client]}
+    if scheme == "https":
+        changed.update(
+            exit=35, stderr=f"curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to {host}:443 "
+        )
+        return changed
+    # Envoy router's local reply for a failed upstream connect (response code details
+    # upstream_reset_before_response_started{connection_failure})
+    text = "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+    values.update(status=503, bytes=len(text))
+    changed.update(stdout=text, status=503)
+    return changed
+
+
 def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
     request = Curl(argv)
     if not request.url:
@@ -195,6 +279,11 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
     parts = urlsplit(request.url)
     host, scheme = parts.hostname or "", parts.scheme
     port = parts.port or (443 if scheme == "https" else 80)
+    address = resolved(request, host, port)
+    if address is None and not netpol.resolves(state, pod):
+        # a NetworkPolicy that keeps the pod from CoreDNS: the lookup itself fails
+        error = f"curl: (6) Could not resolve host: {host}\n"
+        return 6, "", error if request.shows_errors else ""
     catalogue = load_rules(state.config.egress_file)
     rule = choose(state, catalogue["modes"][state.config.egress], pod, scheme, host)
     if rule is None:
@@ -218,19 +307,55 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
         "now": iso(state.now, fraction=True),
         "upstream_ip": f"203.0.113.{zlib.crc32(host.encode()) % 250 + 1}",
         "gateway_ip": _ip(gateway_pod) if gateway_pod else "-",
+        # Three sockets, three ephemeral ports (Linux ip_local_port_range 32768-60999): the app's
+        # connection to the sidecar, the sidecar's to its upstream (the gateway's downstream), and
+        # the gateway's to the external host. Envoy logs the first as DOWNSTREAM_REMOTE_ADDRESS and
+        # the second as UPSTREAM_LOCAL_ADDRESS, which is how hops join.
         "client_port": random.randint(32768, 60999),
+        "sidecar_port": random.randint(32768, 60999),
+        "gateway_port": random.randint(32768, 60999),
+        "listener_sni": listener_sni(state, host, port),
         "request_id": str(uuid.uuid4()),
         "duration": random.randint(20, 200),
         "bytes": len(body.encode()),
     }
+    if address:
+        values["upstream_ip"] = address
+    # The pod's own connection goes to the gateway when the rule routes there, else to the
+    # upstream: a NetworkPolicy judges that one (netpol.py), and testpc's web server answers it.
+    has_proxy = any(c["name"] == "istio-proxy" for c in pod["spec"].get("containers", []))
+    via = gateway_pod if gateway_pod is not None and has_proxy else None
+    where = netpol.Destination(port, pod=via) if via else netpol.Destination(port, ip=values["upstream_ip"])
+    web = scheme == "http" and port == webserver.PORT and values["upstream_ip"] == webserver.address(state)
+    # (A gateway whose own upstream is refused is not simulated: no scenario needs it.)
+    refused = not netpol.allows(state, pod, where) or (web and not via and not webserver.installed(state))
+    if refused and not has_proxy:
+        out, err = write_out(request.flag("-w", "--write-out") or "", 0, values["upstream_ip"], 7)
+        return 7, out, (connect_refused(host, port) if request.shows_errors else "") + err
+    if refused:
+        rule = upstream_refused(rule, scheme, host, values)
+    elif web and webserver.installed(state):
+        source = webserver.node_address(state, via or pod)
+        agent = request.flag("-A", "--user-agent") or "curl/8.7.1"
+        status, page_text = webserver.serve(state, source, str(values["method"]), str(values["path"]), agent)
+        values.update(status=status, bytes=len(page_text.encode()))
+        rule = {**rule, "stdout": page_text, "status": status}
+    body = rule.get("stdout", body)
     write_logs(state, rule, values)
+    status = int(rule.get("status", status))
     code = int(rule.get("exit", 0))
+    template = request.flag("-w", "--write-out") or ""
+    # The IP curl connected to: the sidecar's iptables redirect accepts every outbound connection,
+    # so it is the address DNS gave, even when the mesh then refuses the stream.
+    connected = values["upstream_ip"]
     if code:
         error = fill(rule.get("stderr", ""), values)
-        return code, "", error + "\n" if error and request.shows_errors else ""
+        out, err = write_out(template, 0, connected, code)
+        return code, out, (error + "\n" if error and request.shows_errors else "") + err
     if status >= 400 and request.on("-f", "--fail"):
         error = f"curl: (22) The requested URL returned error: {status}\n"
-        return 22, "", error if request.shows_errors else ""
+        out, err = write_out(template, status, connected, 22)
+        return 22, out, (error if request.shows_errors else "") + err
     if request.on("-I", "--head"):
         protocol = "HTTP/2" if scheme == "https" else "HTTP/1.1"
         reason = "" if scheme == "https" else " " + REASONS.get(status, "")
@@ -239,12 +364,8 @@ def curl(state: State, pod: dict, argv: list[str]) -> tuple[int, str, str]:
         out = ""
     else:
         out = body
-    write_out = request.flag("-w", "--write-out")
-    if write_out:
-        for name in ("http_code", "response_code"):
-            write_out = write_out.replace(f"%{{{name}}}", f"{status:03d}")
-        out += write_out.replace("%{exitcode}", "0").replace("\\n", "\n")
-    return 0, out, ""
+    extra, err = write_out(template, status, connected, 0)
+    return 0, out + extra, err
 
 
 def run_in_pod(state: State, pod: dict, container: str, command: list[str]) -> tuple[int, str, str]:

@@ -1,4 +1,13 @@
-"""What `istioctl install` puts in the cluster: the objects of Istio's profiles."""
+"""What `istioctl install` puts in the cluster: the objects of Istio's profiles.
+
+Read from istio/istio at tag 1.23.2: the profiles in `manifests/charts/base/files/profile-*.yaml`
+(demo: access log to /dev/stdout, the extension providers, the ingress gateway's five ports), the
+gateway charts `manifests/charts/gateways/istio-{ingress,egress}/` (`values.yaml` ports and service
+types, `templates/deployment.yaml` container args, ports and service account), the CRDs'
+served versions in `manifests/charts/base/crds/crd-all.gen.yaml`. The objects are applied with
+server-side apply (`operator/pkg/helmreconciler/apply.go`, `client.Apply`, field owner
+`istio-operator`), so they carry no kubectl last-applied-configuration annotation.
+"""
 
 from __future__ import annotations
 
@@ -28,11 +37,18 @@ DEMO_MESH = {
             "name": "skywalking",
             "skywalking": {"port": 11800, "service": "tracing.istio-system.svc.cluster.local"},
         },
+        {
+            "name": "otel-tracing",
+            "opentelemetry": {
+                "port": 4317,
+                "service": "opentelemetry-collector.observability.svc.cluster.local",
+            },
+        },
     ],
     "rootNamespace": "istio-system",
     "trustDomain": "cluster.local",
 }
-# profile -> gateways it installs (istiod always)
+# profile -> gateways it installs (istiod always); manifests/profiles/*.yaml at 1.23.2
 PROFILES = {"demo": ("ingress", "egress"), "default": ("ingress",), "minimal": ()}
 GATEWAY_PORTS = {
     "ingress": [

@@ -1,4 +1,10 @@
-"""Simulated istioctl (reached through the release tarball's bin/istioctl wrapper)."""
+"""Simulated istioctl (reached through the release tarball's bin/istioctl wrapper).
+
+Behaviour read from istio/istio at tag 1.23.2: exit codes from `istioctl/cmd/sysexits.go`
+(`GetExitCode`: 64 for an unknown command, 1 for any other error; cobra prints `Error: ...`);
+`install` from `operator/cmd/mesh/install.go` and `operator/pkg/util/progress/progress.go`;
+`analyze` from `istioctl/pkg/analyze/analyze.go`.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +20,19 @@ from .cluster import Cluster, State
 from .config import SERVER
 from .kubectl_watch import duration
 
+# progress.go `{{ green "✔" }} %s installed %s`, names from operator/pkg/name/name.go
+# `UserFacingComponentName`
+CLI_NAMES = {
+    "istiod": "Istiod",
+    "istio-egressgateway": "Egress gateways",
+    "istio-ingressgateway": "Ingress gateways",
+}
 COMPONENT_LINES = {
     "istiod": "✔ Istiod installed 🧠",
     "istio-egressgateway": "✔ Egress gateways installed 🛫",
     "istio-ingressgateway": "✔ Ingress gateways installed 🛬",
 }
+EXIT_INCORRECT_USAGE = 64  # sysexits.go ExitIncorrectUsage
 
 
 class IstioError(Exception):
@@ -78,11 +92,20 @@ def install(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
         k.removeprefix("meshConfig."): _value(v) for k, v in settings.items() if k.startswith("meshConfig.")
     }
     if "--skip-confirmation" not in options and "-y" not in options:
+        # install.go: the prompt names the enabled components (`humanReadableJoin`); `Confirm`
+        # reads a line from stdin, anything but y/yes (or nothing) cancels with exit 1
+        parts = ["Istio core", "Istiod"] + [
+            CLI_NAMES[f"istio-{g}gateway"] for g in istio_install.PROFILES[profile]
+        ]
+        joined = " and ".join(parts) if len(parts) == 2 else ", ".join(parts[:-1]) + ", and " + parts[-1]
         print(
             f'This will install the Istio {ctx.istio_version} "{profile}" profile (with '
-            "components: Istio core, Istiod) into the cluster. Proceed? (y/N)"
+            f"components: {joined}) into the cluster. Proceed? (y/N) ",
+            end="",
+            flush=True,
         )
-        if not sys.stdin.isatty():
+        answer = (ctx.read_stdin().splitlines() or [""])[0]
+        if answer.strip().upper() not in ("Y", "YES"):
             print("Cancelled.")
             return 1
     timeout_text = (options.get("--readiness-timeout") or [""])[-1]
@@ -98,14 +121,15 @@ def install(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     for name in components:
         while not _available(cluster.read(), name):
             if time.monotonic() >= deadline:
+                # helmreconciler/wait.go: `resources not ready after %v: %v` and one line per object
                 container = "discovery" if name == "istiod" else "istio-proxy"
                 print(
-                    f"✘ {COMPONENT_LINES[name].split()[1]} encountered an error: failed to "
+                    f"✘ {CLI_NAMES[name]} encountered an error: failed to "
                     f"wait for resource: resources not ready after {timeout_text or '5m0s'}: "
                     f"context deadline exceeded\n  Deployment/istio-system/{name} (containers "
                     f"with unready status: [{container}])"
                 )
-                print("error: failed to install manifests: errors occurred during operation", file=sys.stderr)
+                print("Error: failed to install manifests: errors occurred during operation", file=sys.stderr)
                 return 1
             time.sleep(0.1)
         print(COMPONENT_LINES[name], flush=True)
@@ -225,13 +249,15 @@ def proxy_config(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
 
 
 def analyze(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
-    if (options.get("-o") or options.get("--output") or [""])[-1] == "json":
-        print("[]")
-    elif "-A" in options or "--all-namespaces" in options:
-        print("✔ No validation issues found when analyzing all namespaces.")
+    """No findings: the formatted messages on stdout (`[]` as JSON, an empty line as text) and the
+    success note on stderr (analyze.go `fmt.Fprintln(cmd.OutOrStdout(), output)`, then
+    `fmt.Fprintf(cmd.ErrOrStderr(), "\u2714 No validation issues found when analyzing %s.\n", ...)`)."""
+    print("[]" if (options.get("-o") or options.get("--output") or [""])[-1] == "json" else "")
+    if "-A" in options or "--all-namespaces" in options:
+        target = "all namespaces"
     else:
-        namespace = (options.get("-n") or options.get("--namespace") or ["default"])[-1]
-        print(f"✔ No validation issues found when analyzing namespace: {namespace}.")
+        target = "namespace: " + (options.get("-n") or options.get("--namespace") or ["default"])[-1]
+    print(f"✔ No validation issues found when analyzing {target}.", file=sys.stderr)
     return 0
 
 
@@ -275,7 +301,7 @@ def main(ctx, args: list[str]) -> int:
     command = COMMANDS.get(words[0] if words else "")
     if command is None:
         print(f'Error: unknown command "{words[0] if words else ""}" for "istioctl"', file=sys.stderr)
-        return 1
+        return EXIT_INCORRECT_USAGE
     remote_free = command is version and options.get("--remote", [""])[-1] == "false"
     if ctx.node != SERVER and not remote_free:
         print(

@@ -1,4 +1,14 @@
-"""What a fresh k3s cluster has before anyone applies anything: its nodes and kube-system."""
+"""What a fresh k3s cluster has before anyone applies anything: its nodes and kube-system.
+
+k3s-io/k3s v1.30.5+k3s1: the packaged components in manifests/ (coredns, local-path-provisioner,
+metrics-server; traefik is left out, as the lab's user data disables it; servicelb's svclb pods are
+not simulated), node labels `node-role.kubernetes.io/control-plane` and `master` on servers,
+instance type `k3s`, provider id `k3s://NODE`. Node conditions as the kubelet reports them
+(kubernetes/kubernetes 1.30 pkg/kubelet/nodestatus/setters.go: `KubeletReady`, `kubelet is posting
+ready status`; NotReady while the CNI is not initialised). Addresses are k3s's defaults (service
+CIDR 10.43.0.0/16, `kubernetes` 10.43.0.1, kube-dns 10.43.0.10, pods 10.42.N.0/24), not the lab's
+`--service-cidr 10.10.200.0/24 --cluster-cidr 172.16.0.0/16`: nothing the lab checks reads them.
+"""
 
 from __future__ import annotations
 

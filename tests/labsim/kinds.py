@@ -43,6 +43,8 @@ NET = "networking.istio.io"
 SEC = "security.istio.io"
 V1_BETA_ALPHA = ("v1", "v1beta1", "v1alpha3")
 
+# Built-in kinds: plural, group, version and short names as `kubectl api-resources` lists them for
+# Kubernetes 1.30 (kubernetes/kubernetes pkg/registry/*/rest storage `ShortNames`)
 KINDS = [
     Kind("Namespace", "namespaces", "", ("v1",), False, ("ns",)),
     Kind("Node", "nodes", "", ("v1",), False, ("no",)),
@@ -78,7 +80,8 @@ KINDS = [
     ),
     Kind("MutatingWebhookConfiguration", "mutatingwebhookconfigurations", ADMISSION, ("v1",), False),
     Kind("ValidatingWebhookConfiguration", "validatingwebhookconfigurations", ADMISSION, ("v1",), False),
-    # Istio 1.23.2 (served versions as in its CRDs)
+    # Istio 1.23.2: served versions and short names as in istio/istio 1.23.2
+    # manifests/charts/base/crds/crd-all.gen.yaml
     Kind("DestinationRule", "destinationrules", NET, V1_BETA_ALPHA, short=("dr",), istio=True),
     Kind("EnvoyFilter", "envoyfilters", NET, ("v1alpha3",), istio=True),
     Kind("Gateway", "gateways", NET, V1_BETA_ALPHA, short=("gw",), istio=True),

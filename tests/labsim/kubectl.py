@@ -1,5 +1,12 @@
 """Simulated kubectl on k3s-s: flags, get, apply, delete, label, patch (see kubectl_watch for
-wait, logs, exec and rollout)."""
+wait, logs, exec and rollout).
+
+Imitates kubectl 1.30 (k3s v1.30 ships it): messages and exit codes read from kubernetes/kubectl
+v0.30.5 (`pkg/cmd/...`, errors printed by `pkg/cmd/util/helpers.go` `checkErr` with an `error: `
+prefix, or `Error from server (Reason): ` for API errors, exit 1) and kubernetes/cli-runtime v0.30.5
+(`pkg/resource`: files, namespaces, mappings). Flag errors are spf13/pflag's (`unknown flag: --x`,
+`unknown shorthand flag: 'x' in -x`, `flag needs an argument: -n`).
+"""
 
 from __future__ import annotations
 
@@ -73,10 +80,15 @@ BOOL_FLAGS = {
     "--recursive": "recursive",
     "--client": "client",
 }
+# kubectl's `checkErr` for a refused connection (pkg/cmd/util/helpers.go, `IsConnectionRefused`
+# branch of `StandardErrorMessage`); k3s's kubeconfig points at https://127.0.0.1:6443
 REFUSED = "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
+# kubectl on an agent: the agents have no /etc/rancher/k3s/k3s.yaml (only the server writes it, mode
+# 644 from the lab's `--write-kubeconfig-mode 644`). k3s's kubectl (k3s-io/k3s pkg/kubectl/main.go
+# `Main`) sets KUBECONFIG only when that file exists; client-go v0.30.5 tools/clientcmd/loader.go skips
+# a missing KUBECONFIG file (its warning is klog V(1)), so kubectl falls back to localhost:8080.
 NO_KUBECONFIG = (
-    'error: error loading config file "/etc/rancher/k3s/k3s.yaml": open '
-    "/etc/rancher/k3s/k3s.yaml: permission denied"
+    "The connection to the server localhost:8080 was refused - did you specify the right host or port?"
 )
 
 
@@ -158,7 +170,10 @@ def targets(args: Args, words: list[str], state: State) -> list[tuple[Kind, str 
 
 # -- documents ---------------------------------------------------------------------------------
 def documents(ctx, args: Args) -> list[tuple[dict, str]]:
-    """Every object in the -f sources, with the source name kubectl reports."""
+    """Every object in the -f sources, with the source name kubectl reports. cli-runtime v0.30.5
+    pkg/resource/builder.go: `-f -` is `STDIN`; a folder is read one level deep (no `-R`), only
+    `.json`, `.yaml`, `.yml` files, in lexical order; a missing path is `the path %q does not exist`;
+    no `-f` is `must specify one of -f and -k` (`RequireFilenameOrKustomize`)."""
     if not args.files:
         raise KubeError("error: must specify one of -f and -k")
     found = []
@@ -196,6 +211,8 @@ def _load(text: str, source: str) -> list[dict]:
 
 # -- verbs -------------------------------------------------------------------------------------
 def get(ctx, cluster: Cluster, args: Args) -> int:
+    """kubectl v0.30.5 pkg/cmd/get/get.go: missing names are `Error from server (NotFound): <resource>
+    "<name>" not found` on stderr after what was found, exit 1 unless --ignore-not-found."""
     state = cluster.read()
     if any(k.kind == "Node" for k, _ in targets(args, args.words[1:], state)):
         with cluster.edit() as counting:  # fault `kubectl_transient`
@@ -234,13 +251,22 @@ def _selected(obj: dict, selector: object) -> bool:
 
 
 def apply(ctx, cluster: Cluster, args: Args) -> int:
+    """kubectl v0.30.5 pkg/cmd/apply/apply.go: one `<kind>/<name> created|configured|unchanged` line
+    per object, errors collected and printed at the end, exit 1 if any (the others still apply)."""
     docs = documents(ctx, args)
-    dry_run = args.get("dry-run", "none") != "none"
+    dry_run = str(args.get("dry-run", "none"))
+    dry_run = {"true": "client", "false": "none"}.get(dry_run.lower(), dry_run)
+    if dry_run not in ("none", "client", "server"):
+        # kubectl v0.30.5 pkg/cmd/util/helpers.go `GetDryRunStrategy`
+        raise KubeError(f'error: Invalid dry-run value ({dry_run}). Must be "none", "server", or "client".')
     errors = []
     with cluster.edit() as state:
         for doc, source in docs:
             try:
-                print(api.apply(state, doc, args.get("namespace"), source, dry_run))
+                line, warning = api.apply(state, doc, args.get("namespace"), source, dry_run)
+                if warning:  # kubectl writes it to ErrOut before patching
+                    print(warning, file=sys.stderr)
+                print(line)
             except KubeError as error:
                 errors.append(str(error))
     if errors:
@@ -250,6 +276,8 @@ def apply(ctx, cluster: Cluster, args: Args) -> int:
 
 
 def delete(ctx, cluster: Cluster, args: Args) -> int:
+    """kubectl v0.30.5 pkg/cmd/delete/delete.go: `<kind> "<name>" deleted` per object; a missing one is
+    `Error from server (NotFound): error when deleting "<source>": ...` unless --ignore-not-found."""
     errors = []
     with cluster.edit() as state:
         if args.files:
@@ -307,6 +335,8 @@ def one(state: State, args: Args) -> tuple[Kind, dict, list[str]]:
 
 
 def label(ctx, cluster: Cluster, args: Args) -> int:
+    """kubectl v0.30.5 pkg/cmd/label/label.go: `labeled`, `unlabeled`, `not labeled`, and
+    `'<key>' already has a value (<v>), and --overwrite is false`."""
     with cluster.edit() as state:
         kind, obj, changes = one(state, args)
         if not changes:
@@ -328,16 +358,22 @@ def show(state: State, kind: Kind, before: dict, line: str, args: Args) -> None:
 
 
 def patch(ctx, cluster: Cluster, args: Args) -> int:
+    """kubectl v0.30.5 pkg/cmd/patch/patch.go: `patched`, or `patched (no change)`; --type defaults to
+    strategic."""
     with cluster.edit() as state:
         kind, obj, _ = one(state, args)
         if "patch" not in args.flags:
-            raise KubeError("error: must specify -p to patch")
-        line = api.patch(state, obj, kind, str(args.get("patch")), str(args.get("type", "merge")))
+            raise KubeError(
+                "error: must specify --patch or --patch-file containing the contents of the patch"
+            )
+        line = api.patch(state, obj, kind, str(args.get("patch")), str(args.get("type", "strategic")))
         show(state, kind, obj, line, args)
     return 0
 
 
 def version(ctx, cluster: Cluster, args: Args) -> int:
+    """kubectl v0.30.5 pkg/cmd/version/version.go (`-o json`: clientVersion, kustomizeVersion,
+    serverVersion); k3s reports gitVersion `v1.30.x+k3s1` for both."""
     info = cluster.layout.instance(SERVER) or {}
     build = {"major": "1", "minor": "30", "gitVersion": info.get("k3s_version", "v1.30.5+k3s1")}
     body = {

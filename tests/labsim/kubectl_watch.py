@@ -16,14 +16,15 @@ POLL = 0.1  # seconds between looks at the state file; the simulator may poll fa
 
 
 def duration(text: str, flag: str = "--timeout") -> float:
-    """Go durations as kubectl takes them: `300s`, `5m`, `1m30s`, `500ms`, `0`."""
+    """Go durations as kubectl's DurationVar flags take them: `300s`, `5m`, `1m30s`, `500ms`, `0`;
+    errors worded as Go's `time.ParseDuration` (go/src/time/format.go) and pflag's
+    `invalid argument %q for %q flag: %v` (spf13/pflag flag.go)."""
     if text == "0":
         return 0.0
     parts = re.findall(r"(-?\d+(?:\.\d+)?)(ms|s|m|h)", text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise KubeError(
-            f'error: invalid argument "{text}" for "{flag}" flag: time: missing unit in duration "{text}"'
-        )
+        reason = "missing unit in duration" if re.fullmatch(r"-?\d+(\.\d+)?", text) else "invalid duration"
+        raise KubeError(f'error: invalid argument "{text}" for "{flag}" flag: time: {reason} "{text}"')
     scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
     return sum(float(number) * scale[unit] for number, unit in parts)
 
@@ -49,6 +50,9 @@ def _condition_met(obj: dict | None, condition: str) -> bool:
 
 
 def wait(ctx, cluster: Cluster, args: Args) -> int:
+    """kubernetes/kubectl v0.30.5 pkg/cmd/wait/wait.go: default --timeout 30s, `<kind>/<name> condition
+    met` per object (the "condition met" print flag), `timed out waiting for the condition on
+    <resource>/<name>` (`wait.go` line 610), `no matching resources found` (errNoMatchingResources)."""
     condition = str(args.get("for", ""))
     if condition != "delete" and not condition.startswith("condition="):
         raise KubeError(f'error: unrecognized condition: "{condition}"')
@@ -98,14 +102,23 @@ def _pods_of(state: State, namespace: str, target: str) -> list[dict]:
 
 
 def _container(pod: dict, wanted: object, quiet: bool = False) -> str:
-    names = [c["name"] for c in pod["spec"].get("containers", [])]
+    """The container kubectl picks: kubernetes/kubectl v0.30.5 `pkg/cmd/util/podcmd/podcmd.go`
+    `FindOrDefaultContainerByName` (exec) and `pkg/polymorphichelpers/logsforobject.go` (logs): the
+    `kubectl.kubernetes.io/default-container` annotation when it names a container (silently), else
+    the first container, with a note on stderr when the pod has others (init containers count)."""
+    spec = pod["spec"]
+    names = [c["name"] for c in spec.get("containers", [])]
     if wanted:
         return str(wanted)
-    default = pod["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/default-container")
-    chosen = default or names[0]
-    if len(names) > 1 and not quiet:
-        init = [f"{c['name']} (init)" for c in pod["spec"].get("initContainers", [])]
-        print(f'Defaulted container "{chosen}" out of: {", ".join(names + init)}', file=sys.stderr)
+    default = (pod["metadata"].get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+    if default in names:
+        return str(default)
+    chosen = names[0]
+    others = len(names) > 1 or spec.get("initContainers") or spec.get("ephemeralContainers")
+    if others and not quiet:
+        every = names + [f"{c['name']} (ephem)" for c in spec.get("ephemeralContainers") or []]
+        every += [f"{c['name']} (init)" for c in spec.get("initContainers") or []]
+        print(f'Defaulted container "{chosen}" out of: {", ".join(every)}', file=sys.stderr)
     return chosen
 
 
@@ -113,7 +126,10 @@ def _since(args: Args) -> float | None:
     if args.get("since-time"):
         stamp = str(args.get("since-time")).replace("Z", "+00:00")
         try:
-            return datetime.fromisoformat(stamp).timestamp()
+            # kubectl sends sinceTime as a metav1.Time query parameter, formatted RFC 3339 in whole
+            # seconds (k8s.io/apimachinery 1.30 pkg/apis/meta/v1/time.go, MarshalQueryParameter):
+            # the fraction never reaches the kubelet, which keeps lines at or after that second.
+            return float(int(datetime.fromisoformat(stamp).timestamp()))
         except ValueError:
             raise KubeError(
                 f'error: invalid argument "{args.get("since-time")}" for "--since-time" flag: parsing time'
@@ -123,7 +139,18 @@ def _since(args: Args) -> float | None:
     return None
 
 
+def _rfc3339_nano(ts: float) -> str:
+    """The kubelet's --timestamps stamp: Go's time.RFC3339Nano, trailing zeros of the fraction cut
+    (kubernetes 1.30 pkg/kubelet/kuberuntime/logs/logs.go, timeFormatOut)."""
+    whole, micros = divmod(round(ts * 1e6), 1_000_000)  # the simulator's clock keeps microseconds
+    nanos = f"{micros:06d}000".rstrip("0")
+    return iso(whole).replace("Z", f".{nanos}Z" if nanos else "Z")
+
+
 def logs(ctx, cluster: Cluster, args: Args) -> int:
+    """kubernetes/kubectl v0.30.5 pkg/cmd/logs/logs.go: with a selector and no --tail, 10 lines per
+    container (`selectorTail`); no pod matched: `No resources found in NS namespace.` on stderr, exit 0;
+    a workload with several pods: `Found N pods, using pod/NAME` (polymorphichelpers/logsforobject.go)."""
     state = cluster.read()
     namespace = str(args.get("namespace", "default"))
     selector = args.get("selector")
@@ -163,36 +190,47 @@ def logs(ctx, cluster: Cluster, args: Args) -> int:
                 lines = lines[-tail:] if tail else []
             for ts, text in lines:
                 prefix = f"[pod/{pod['metadata']['name']}/{container}] " if args.on("prefix") else ""
-                stamp = iso(ts, fraction=True) + " " if args.on("timestamps") else ""
+                stamp = _rfc3339_nano(ts) + " " if args.on("timestamps") else ""
                 print(f"{prefix}{stamp}{text}")
     return 0
 
 
 def exec_(ctx, cluster: Cluster, args: Args) -> int:
+    # kubernetes/kubectl v0.30.5 pkg/cmd/exec/exec.go `Complete` then `Validate`: without `--`, 1.30
+    # still runs the words after the pod, with a deprecation note (1.31 refuses them)
     words = args.words[1:]
-    if not args.command:
-        if len(words) > 1:
-            raise KubeError(
-                "error: exec [POD] [COMMAND] is not supported anymore. Use exec [POD] -- [COMMAND] instead"
+    command = args.command
+    if not command and len(words) > 1:
+        if not args.on("quiet"):
+            print(
+                "kubectl exec [POD] [COMMAND] is DEPRECATED and will be removed in a future version. "
+                "Use kubectl exec [POD] -- [COMMAND] instead.",
+                file=sys.stderr,
             )
-        raise KubeError("error: you must specify at least one command for the container")
+        command = words[1:]
     if not words:
         raise KubeError("error: pod, type/name or --filename must be specified")
+    if not command:
+        raise KubeError("error: you must specify at least one command for the container")
     namespace = str(args.get("namespace", "default"))
     with cluster.edit() as state:
         pod = _pods_of(state, namespace, words[0])[0]
         container = _container(pod, args.get("container"), args.on("quiet"))
         if container not in [c["name"] for c in pod["spec"].get("containers", [])]:
             raise KubeError(f'error: unable to upgrade connection: container not found ("{container}")')
-        code, out, err = egress.run_in_pod(state, pod, container, args.command)
+        code, out, err = egress.run_in_pod(state, pod, container, command)
     sys.stdout.write(out)
     sys.stderr.write(err)
     if code:
+        # kubernetes/client-go v0.30.5 tools/remotecommand/v4.go builds this exit error; kubectl's
+        # pkg/cmd/util/helpers.go `checkErr` prints it as is and exits with the command's code
         print(f"command terminated with exit code {code}", file=sys.stderr)
     return code
 
 
 def rollout(ctx, cluster: Cluster, args: Args) -> int:
+    """`rollout status|restart deployment/NAME`; the messages of kubernetes/kubectl v0.30.5
+    pkg/polymorphichelpers/rollout_status.go `DeploymentStatusViewer` (done when Available here)."""
     action = args.words[1] if len(args.words) > 1 else ""
     rest = Args(words=["rollout", *args.words[2:]], flags=args.flags)
     namespace = namespace_of(args) or "default"

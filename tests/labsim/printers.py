@@ -1,4 +1,10 @@
-"""How simulated kubectl prints what it got: JSON, YAML, names, or a short table."""
+"""How simulated kubectl prints what it got: JSON, YAML, names, or a short table.
+
+kubernetes/kubectl v0.30.5 pkg/cmd/get/get.go `printGeneric` (several objects, or a kind without a
+name: a `List` with `metadata.resourceVersion`) and `Run` (`No resources found in NS namespace.` on
+stderr when nothing printed); kubernetes/cli-runtime v0.30.5 pkg/printers/json.go (four-space indent;
+Go marshals maps with sorted keys).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,12 @@ import yaml
 from .cluster import KubeError
 from .kinds import by_name
 
+# kubernetes/kubectl v0.30.5 pkg/cmd/get/get_flags.go `AllowedFormats`, in its order
+ALLOWED_FORMATS = (
+    "json,yaml,name,go-template,go-template-file,template,templatefile,jsonpath,jsonpath-as-json,"
+    "jsonpath-file,custom-columns,custom-columns-file,wide"
+)
+
 
 def emit(objects: list[dict], output: str, single: bool, namespace: str | None, no_headers: bool) -> None:
     if output in ("json", "yaml"):
@@ -23,7 +35,7 @@ def emit(objects: list[dict], output: str, single: bool, namespace: str | None, 
         if single and not objects:
             return
         if output == "json":
-            print(json.dumps(body, indent=4, ensure_ascii=False))
+            print(json.dumps(body, indent=4, ensure_ascii=False, sort_keys=True))
         else:
             print(yaml.safe_dump(body, sort_keys=False), end="")
         return
@@ -32,9 +44,10 @@ def emit(objects: list[dict], output: str, single: bool, namespace: str | None, 
             print(f"{by_name(obj['kind']).qualified}/{obj['metadata']['name']}")
         return
     if output not in ("", "wide"):
+        # cli-runtime v0.30.5 pkg/genericclioptions/print_flags.go `NoCompatiblePrinterError`
         raise KubeError(
             f"error: unable to match a printer suitable for the output format "
-            f'"{output}", allowed formats are: json,name,wide,yaml'
+            f'"{output}", allowed formats are: {ALLOWED_FORMATS}'
         )
     if not objects:
         where = " in " + namespace + " namespace" if namespace else ""

@@ -1,4 +1,10 @@
-"""Simulated `curl` on the nodes: serves the Istio release tarball, resolves nothing else."""
+"""Simulated `curl` on the nodes: serves the Istio release tarball, resolves nothing else.
+
+curl 7.81.0 (Ubuntu 22.04) as its man page's EXIT CODES and messages have it: 6 `Could not resolve
+host`, 22 `The requested URL returned error: 404` with -f (without -f the body, exit 0), 2 for no
+URL; -s hides errors unless -S. The release assets are istio/istio's GitHub release layout
+(`istio-<V>-linux-<arch>.tar.gz` and `.sha256` holding `<sha256>  <file name>`, as `sha256sum`
+writes it; istio/istio 1.23.2 release/ and tools/ build scripts)."""
 
 from __future__ import annotations
 

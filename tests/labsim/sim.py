@@ -15,11 +15,41 @@ from pathlib import Path
 from . import log
 from .aws import MotoServer
 from .cluster import Cluster
-from .config import EGRESS_MODES, Delays, Faults, Layout, SimConfig, parse_sshd_late
-from .nodes import Watcher
+from .config import EGRESS_MODES, PRIMARY_STACK, Delays, Faults, Layout, SimConfig, parse_sshd_late
+from .nodes import SSHD, Watcher
 
 # Variables that would send boto3 somewhere else than the simulator's credentials.
 UNSET = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+# What the simulator runs on this machine, and the Debian/Ubuntu package that provides it: sshd
+# and ssh-keygen for the nodes; tar and base64 are what the toolkit's own commands use on a node
+# (the Istio release tarball, `invoke kubectl -f` uploads), found on the nodes' PATH.
+REQUIRED = (
+    (SSHD, "openssh-server"),
+    ("ssh-keygen", "openssh-client"),
+    ("tar", "tar"),
+    ("base64", "coreutils"),
+)
+NODE_PATH = "/usr/bin:/bin"
+
+
+class MissingTool(RuntimeError):
+    """Something the simulator runs is not installed: one line naming the package."""
+
+
+def check_requirements() -> None:
+    missing = [(tool, package) for tool, package in REQUIRED if not _installed(tool)]
+    if missing:
+        tools = ", ".join(tool for tool, _ in missing)
+        packages = " ".join(dict.fromkeys(package for _, package in missing))
+        raise MissingTool(f"the lab simulator needs {tools}: install {packages} (apt-get install {packages})")
+
+
+def _installed(tool: str) -> bool:
+    if os.path.isabs(tool):
+        return os.access(tool, os.X_OK)
+    return shutil.which(tool, path=f"{NODE_PATH}:{os.environ.get('PATH', '')}") is not None
 
 
 def _free_port() -> int:
@@ -58,10 +88,13 @@ class LabSim:
         node_ready_delay: float = 0.5,
         istio_ready_delay: float = 0.5,
         pod_ready_delay: float = 0.3,
+        image_pull_delay: float = 0.0,
         sshd_late: Mapping[str, float] | Iterable[str] | str | None = None,
         sshd_restart_on: str | None = None,
         cloud_init_fail: Iterable[str] | str | None = None,
         cloud_init_fault: str = "always",
+        cloud_init_degraded: Iterable[str] | str | None = None,
+        pull_rate_limited: Iterable[str] | str | None = None,
         kubectl_transient: int = 0,
         istiod_never_ready: bool = False,
         istioctl_readiness_timeout: float = 5.0,
@@ -80,7 +113,14 @@ class LabSim:
         failing = [cloud_init_fail] if isinstance(cloud_init_fail, str) else cloud_init_fail
         self.config = SimConfig(
             egress=egress,
-            delays=Delays(boot_delay, cloud_init_delay, node_ready_delay, istio_ready_delay, pod_ready_delay),
+            delays=Delays(
+                boot_delay,
+                cloud_init_delay,
+                node_ready_delay,
+                istio_ready_delay,
+                pod_ready_delay,
+                image_pull_delay,
+            ),
             faults=Faults(
                 _late(sshd_late),
                 sshd_restart_on,
@@ -88,6 +128,12 @@ class LabSim:
                 cloud_init_fault,
                 kubectl_transient,
                 istiod_never_ready,
+                cloud_init_degraded=[cloud_init_degraded]
+                if isinstance(cloud_init_degraded, str)
+                else list(cloud_init_degraded or []),
+                pull_rate_limited=[pull_rate_limited]
+                if isinstance(pull_rate_limited, str)
+                else list(pull_rate_limited or []),
             ),
             istioctl_readiness_timeout=istioctl_readiness_timeout,
         )
@@ -104,6 +150,7 @@ class LabSim:
     def start(self) -> LabSim:
         if LabSim._running is not None:
             raise RuntimeError("another LabSim is running in this process; stop it first")
+        check_requirements()  # before any process starts, so that nothing says "ready" in vain
         LabSim._running = self
         try:
             for folder in (self.layout.root, self.layout.nodes_dir, self.layout.requests_dir, self.lab_home):
@@ -161,47 +208,66 @@ class LabSim:
     def exports(self) -> str:
         return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in self.env.items())
 
-    def commands(self, tool: str | None = None, node: str | None = None) -> list[dict]:
-        """The command log, oldest first, optionally only one tool's or one node's."""
+    def lab(self, stack: str | None = None) -> Layout:
+        """Where a lab stack's nodes and cluster live: the workdir for `lab-egress` (the default
+        lab), WORKDIR/labs/<stack> for any other, from the moment its instances are seen."""
+        if not stack or stack == PRIMARY_STACK:
+            return self.layout
+        return Layout(self.layout.root / "labs" / stack)
+
+    def commands(
+        self, tool: str | None = None, node: str | None = None, stack: str | None = None
+    ) -> list[dict]:
+        """The command log, oldest first, optionally only one tool's or one node's (of one lab)."""
+        file = self.lab(stack).log_file
+        if not file.exists():
+            return []
         return [
             entry
-            for entry in log.read(self.layout.log_file)
+            for entry in log.read(file)
             if tool in (None, entry["tool"]) and node in (None, entry["node"])
         ]
 
-    def state(self) -> dict:
+    def state(self, stack: str | None = None) -> dict:
         """The cluster as the simulated API server holds it (objects rendered with status)."""
-        state = Cluster(self.layout, self.config).read()
+        state = Cluster(self.lab(stack), self.config).read()
         return {
             "objects": [state.render(o) for o in state.objects()] + state.nodes(),
             "istio": state.data.get("istio"),
             "logs": state.data["logs"],
         }
 
-    def objects(self, kind: str, namespace: str | None = None) -> list[dict]:
+    def objects(self, kind: str, namespace: str | None = None, stack: str | None = None) -> list[dict]:
         return [
             o
-            for o in self.state()["objects"]
+            for o in self.state(stack)["objects"]
             if o["kind"] == kind and namespace in (None, o["metadata"].get("namespace"))
         ]
 
-    def address(self, node: str) -> str | None:
+    def address(self, node: str, stack: str | None = None) -> str | None:
         """The node's public address once its sshd listens, else None."""
-        return self.watcher.listening(node) if self.watcher else None
+        return self.watcher.listening(node, stack) if self.watcher else None
 
-    def wait_for_sshd(self, node: str, timeout: float = 10.0) -> str:
+    def wait_for_sshd(self, node: str, timeout: float = 10.0, stack: str | None = None) -> str:
         deadline = time.monotonic() + timeout
-        while (address := self.address(node)) is None:
+        while (address := self.address(node, stack)) is None:
             self.check()
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{node}: no sshd after {timeout}s")
             time.sleep(0.05)
         return address
 
-    def rotate_host_key(self, node: str) -> None:
+    def rotate_host_key(self, node: str, stack: str | None = None) -> None:
         """Give the node a new host key and restart its sshd (the host-key-change fault)."""
         assert self.watcher is not None, "start the simulator first"
-        self.watcher.rotate_host_key(node)
+        self.watcher.rotate_host_key(node, stack)
+
+    def restart_sshd(self, node: str, stack: str | None = None) -> None:
+        """Drop the node's sshd and every session, back 0.3 s later with the same host key (as
+        the `sshd_restart_on` fault does, through the same request)."""
+        requests = self.lab(stack).requests_dir
+        requests.mkdir(parents=True, exist_ok=True)
+        (requests / f"restart-{node}").touch()
 
     def check(self) -> None:
         """Raise if the watcher hit an error (for example an sshd that would not start)."""

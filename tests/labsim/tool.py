@@ -25,6 +25,7 @@ TOOLS = {
     "journalctl": ("node_tools", "journalctl"),
     "boot-script": ("node_tools", "boot_script"),
     "curl": ("release", "curl"),
+    "crictl": ("node_tools", "crictl"),
 }
 RECORDED_ENV = ("KUBECONFIG", "LABSIM_ISTIO_VERSION")
 
@@ -60,6 +61,7 @@ class Context:
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
+    # what a shell reports for a command killed by signal N (bash(1), EXIT STATUS: 128+N)
     raise SystemExit(128 + signum)
 
 
@@ -98,7 +100,7 @@ def main(argv: list[str]) -> int:
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
     except BrokenPipeError:
-        code = 141
+        code = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
     except Exception:
         traceback.print_exc()
         print(f"labsim: internal error in simulated {tool}", file=sys.stderr)

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import zlib
 from typing import TYPE_CHECKING
 
+from . import scheduling
 from .config import CLUSTER_NODES
 from .kinds import iso, key_of
 
 if TYPE_CHECKING:
     from .cluster import State
 
-ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what Kubernetes uses for generated names
+# what Kubernetes uses for generated names: kubernetes/apimachinery v0.30.5 pkg/util/rand/rand.go
+# `alphanums` (pod names `<deployment>-<pod-template-hash>-<5 of these>`; the real hash is fnv32a
+# of the template, this one crc32: same shape, not the same value)
+ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 PROXY = "istio-proxy"
 
 
@@ -88,7 +93,10 @@ def deployment(
 
 # -- services ----------------------------------------------------------------------------------
 def allocate_service(state: State, svc: dict, previous: dict | None) -> None:
-    """Cluster IP and node ports, kept across updates as the API server keeps them."""
+    """Cluster IP and node ports, kept across updates as the API server keeps them. Defaults as in
+    kubernetes/kubernetes 1.30 pkg/apis/core/v1/defaults.go `SetDefaults_Service` (protocol TCP,
+    targetPort = port, type ClusterIP); k3s's default service CIDR is 10.43.0.0/16 and the node
+    port range 30000-32767 (kube-apiserver `--service-node-port-range`)."""
     spec = svc.setdefault("spec", {})
     old = (previous or {}).get("spec", {})
     if "clusterIP" not in spec:
@@ -112,11 +120,77 @@ def owned_pods(state: State, owner: str) -> list[dict]:
     return [p for p in state.objects("Pod") if state.meta(p).get("owner") == owner]
 
 
-def create_deployment(state: State, dep: dict, ready_delay: float | None) -> None:
-    """Store the Deployment and start its pods; `ready_delay` None means never Ready."""
+# -- images ------------------------------------------------------------------------------------
+# Compressed linux/amd64 sizes in MB of the images the lab's pods run, rounded, as the registries'
+# tag pages list them (Docker Hub for nicolaka/netshoot, istio/*, prom/prometheus, grafana/grafana,
+# jaegertracing/all-in-one; quay.io for kiali; ghcr.io for the config reloader). Approximate: they
+# were not re-read from this machine, which has no internet; what matters is their order of size.
+IMAGE_SIZES_MB = {  # by repository: nearby tags differ by a few MB
+    "docker.io/nicolaka/netshoot": 190,  # v0.13
+    "docker.io/istio/proxyv2": 95,  # 1.23.2
+    "docker.io/istio/pilot": 75,  # 1.23.2
+    "quay.io/kiali/kiali": 75,  # v1.87
+    "docker.io/prom/prometheus": 105,  # v2.52.0
+    "ghcr.io/prometheus-operator/prometheus-config-reloader": 15,  # v0.73.2
+    "docker.io/grafana/grafana": 125,  # 11.0.0
+    "docker.io/jaegertracing/all-in-one": 30,  # 1.58
+}
+UNKNOWN_IMAGE_MB = 50
+
+
+def normalize_image(image: str) -> str:
+    """containerd's reference normalization (distribution/reference ParseNormalizedNamed):
+    no registry means docker.io, a single path element means docker.io/library/, no tag :latest."""
+    name, _, digest = image.partition("@")
+    first, _, rest = name.partition("/")
+    if not rest:
+        name = f"docker.io/library/{name}"
+    elif "." not in first and ":" not in first and first != "localhost":
+        name = f"docker.io/{name}"
+    if not digest and ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    return f"{name}@{digest}" if digest else name
+
+
+def pull_seconds(state: State, image: str) -> float:
+    repository = image.partition("@")[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    return IMAGE_SIZES_MB.get(repository, UNKNOWN_IMAGE_MB) / 100 * state.config.delays.image_pull
+
+
+def images_on(state: State, node: str) -> dict[str, float]:
+    """image -> when it is (or will be) in the node's containerd store."""
+    return state.data.setdefault("images", {}).setdefault(node, {})
+
+
+def pull(state: State, node: str, image: str) -> float:
+    """Start pulling `image` on `node` unless it is there or on its way; when it will be there.
+
+    A pull takes the image's size over the node's pull rate; pulls of different images run side
+    by side (containerd fetches layers concurrently; kubelet's serializeImagePulls is not
+    modelled), and a second request for an image being pulled waits for the same pull."""
+    image = normalize_image(image)
+    store = images_on(state, node)
+    # an image a starting pod of Istio's is still fetching comes with whichever pull ends first
+    store[image] = min(store.get(image, math.inf), state.now + pull_seconds(state, image))
+    return store[image]
+
+
+def pod_images(spec: dict) -> list[str]:
+    return [c["image"] for c in spec.get("initContainers", []) + spec.get("containers", []) if c.get("image")]
+
+
+def create_deployment(state: State, dep: dict, ready_delay: float | None, pulls: bool = False) -> None:
+    """Store the Deployment and start its pods; `ready_delay` None means never Ready.
+
+    `pulls`: its pods wait for their images on their node (kubectl-applied workloads). Without
+    it the delay covers everything (Istio's install, k3s's own pods) and the images are on the
+    node once the pod is Ready."""
     dep["metadata"].setdefault("generation", 1)
     state.put(dep)
     state.meta(dep)["pod_ready_delay"] = ready_delay
+    state.meta(dep)["pulls"] = pulls
     roll(state, dep)
 
 
@@ -147,28 +221,57 @@ def roll(state: State, dep: dict) -> None:
             "metadata": metadata,
             "spec": copy.deepcopy(template.get("spec", {})),
         }
-        create_pod(state, pod, delay, owner)
+        create_pod(state, pod, delay, owner, pulls=state.meta(dep).get("pulls", False))
 
 
-def create_pod(state: State, pod: dict, ready_delay: float | None, owner: str | None) -> None:
+def create_pod(
+    state: State, pod: dict, ready_delay: float | None, owner: str | None, pulls: bool = False
+) -> None:
     metadata = pod["metadata"]
     metadata.setdefault("labels", {})
     metadata.setdefault("annotations", {})
     spec = pod.setdefault("spec", {})
-    node_index = state.next_number("podPlacement", 0) % len(CLUSTER_NODES)
-    spec.setdefault("nodeName", CLUSTER_NODES[node_index])
+    if "nodeName" not in spec:
+        placed = scheduling.place(state, pod)
+        if placed is None:
+            ready_delay = None  # Pending: never Ready until the constraint can be met
+        else:
+            spec["nodeName"] = placed
+    node_index = CLUSTER_NODES.index(spec["nodeName"]) if spec.get("nodeName") in CLUSTER_NODES else 0
     injected = inject(state, pod)
     number = state.next_number("podIP", 5)
     metadata["annotations"].setdefault("labsim/pod-ip", f"10.42.{node_index}.{number}")
     state.put(pod)
     meta = state.meta(pod)
-    meta.update(owner=owner, ready_at=None if ready_delay is None else state.now + ready_delay)
+    ready_at = None if ready_delay is None else state.now + ready_delay
+    if ready_at is not None:
+        node, images = spec["nodeName"], pod_images(spec)
+        if pulls:
+            # kubelet starts the containers once every image is on the node, then the pod
+            # takes its own start time to become Ready
+            store = images_on(state, node)
+            missing = [i for i in map(normalize_image, images) if i not in store]
+            if node in state.config.faults.pull_rate_limited and any(
+                i.startswith("docker.io/") for i in missing
+            ):
+                ready_at = None  # ImagePullBackOff, for as long as Docker Hub refuses
+            else:
+                there = max([state.now, *(pull(state, node, image) for image in images)])
+                ready_at = there + ready_delay  # type: ignore[operator]
+        else:
+            store = images_on(state, node)
+            for image in map(normalize_image, images):
+                store[image] = min(store.get(image, ready_at), ready_at)
+    meta.update(owner=owner, ready_at=ready_at)
     for container in spec.get("containers", []):
         lines = startup_log(
             iso(state.now, fraction=True), pod, container["name"], injected, ready_delay is None
         )
         for line in lines:
             state.append_log(metadata["namespace"], metadata["name"], container["name"], line)
+    if not spec.get("nodeName"):
+        event(state, pod, "Warning", "FailedScheduling", scheduling.unschedulable_message(pod))
+        return
     event(
         state,
         pod,
@@ -188,7 +291,11 @@ def create_pod(state: State, pod: dict, ready_delay: float | None, owner: str | 
 
 
 def inject(state: State, pod: dict) -> bool:
-    """Istio's webhook: adds istio-proxy (sidecar) or fills it in (gateway template)."""
+    """Istio's webhook: adds istio-proxy (sidecar) or fills it in (gateway template). Read from
+    istio/istio 1.23.2 manifests/charts/istio-control/istio-discovery/files/injection-template.yaml
+    (istio-init's istio-iptables args, the proxy's `proxy sidecar --domain ...`, the
+    default-container annotations, the tlsMode and canonical-name labels) and gateway-injection
+    template; `istio-injection=enabled` on the namespace or `sidecar.istio.io/inject` on the pod."""
     istio = state.data.get("istio")
     metadata, spec = pod["metadata"], pod["spec"]
     labels, annotations = metadata["labels"], metadata["annotations"]
@@ -343,7 +450,7 @@ def render_pod(state: State, pod: dict) -> dict:
         }
 
     view["status"] = {
-        "phase": "Running",
+        "phase": "Running" if pod["spec"].get("nodeName") else "Pending",
         "conditions": [
             {"type": "PodReadyToStartContainers", "status": "True"},
             {"type": "Initialized", "status": "True"},
@@ -373,12 +480,42 @@ def render_pod(state: State, pod: dict) -> dict:
     return view
 
 
+def _scaled(value: object, total: int, round_up: bool) -> int:
+    """An int-or-percent against `total`, as apimachinery's GetScaledValueFromIntOrPercent."""
+    if isinstance(value, str) and value.endswith("%"):
+        scaled = int(value[:-1]) * total / 100
+        return math.ceil(scaled) if round_up else math.floor(scaled)
+    return int(value)  # type: ignore[arg-type]
+
+
+def max_unavailable(spec: dict, replicas: int) -> int:
+    """How many pods a Deployment may lack and still be Available.
+
+    Kubernetes' deployment controller (kubernetes/kubernetes v1.30, pkg/controller/deployment/
+    sync.go `calculateStatus`) sets Available when availableReplicas >= replicas - MaxUnavailable;
+    `MaxUnavailable` (pkg/controller/deployment/util/deployment_util.go) is 0 unless the strategy
+    is RollingUpdate, resolves maxSurge rounding up and maxUnavailable rounding down (defaults 25%
+    each), makes it 1 when both come out 0, and caps it at replicas. So a 1-replica Deployment
+    with the default strategy needs its pod Ready, but Istio 1.23.2's samples/addons/kiali.yaml
+    (`rollingUpdate: {maxSurge: 1, maxUnavailable: 1}`) is Available with no pod Ready at all.
+    """
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate" or replicas == 0:
+        return 0
+    rolling = strategy.get("rollingUpdate") or {}
+    surge = _scaled(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+    unavailable = _scaled(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return min(unavailable, replicas)
+
+
 def render_deployment(state: State, dep: dict) -> dict:
     view = copy.deepcopy(dep)
     pods = owned_pods(state, key_of(dep))
     ready = sum(pod_ready(state, p) for p in pods)
     wanted = int(dep["spec"].get("replicas", 1))
-    available = ready >= wanted
+    available = ready >= wanted - max_unavailable(dep["spec"], wanted)
     view["status"] = {
         "observedGeneration": dep["metadata"].get("generation", 1),
         "replicas": len(pods),

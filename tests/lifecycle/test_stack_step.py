@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import spec
+from lab import expiry, spec
 from lab.cloud import StackInfo
 from lab.config import load_settings
 from lab.errors import LabError
@@ -48,6 +48,12 @@ class RecordingCloud:
         return {"k3s-s": "i-1"}
 
 
+@pytest.fixture(autouse=True)
+def _deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline's own calls are tested in test_deadline.py; here only when it is set."""
+    monkeypatch.setattr(expiry, "start", lambda ctx: ctx.cloud.calls.append("deadline"))
+
+
 def _context(tmp_path: Path, cloud: RecordingCloud) -> UpContext:
     settings = load_settings({"home": str(tmp_path)}, tmp_path / "none.yaml")
     lab = Lab.load_or_new(settings)
@@ -69,6 +75,7 @@ def test_a_rolled_back_stack_is_deleted_then_created_again(tmp_path: Path) -> No
         "delete old-id",
         "wait old-id DELETE_COMPLETE",
         "create lab-egress",
+        "deadline",  # right after the creation, before its wait
         "wait new-id CREATE_COMPLETE",
     ]
     state = ctx.lab.state

@@ -194,7 +194,22 @@ class FakeCluster:
         if what == "configmap":
             return {"kind": "ConfigMap", "data": {"mesh": self.mesh}}
         if what == "pods":
-            return _listing([{"kind": "Pod", "metadata": {"name": "gateway-pod-1"}}])
+            gateway = {
+                "kind": "Pod",
+                "metadata": {"name": "gateway-pod-1", "namespace": "demo", "labels": {"app": "gw"}},
+                "spec": {"containers": [{"name": "istio-proxy", "args": ["proxy", "router"]}]},
+            }
+            client = {
+                "kind": "Pod",
+                "metadata": {"name": "pod1", "namespace": "default"},
+                "spec": {
+                    "containers": [
+                        {"name": "netshoot"},
+                        {"name": "istio-proxy", "args": ["proxy", "sidecar"]},
+                    ]
+                },
+            }
+            return _listing([client, gateway] if "-A" in args else [gateway])
         namespace, name = args[args.index("-n") + 1], args[2]
         found = [copy.deepcopy(self.objects[(kind, namespace, name)]) for kind in what.split(",")]
         return found[0] if len(found) == 1 else _listing(found)

@@ -19,13 +19,29 @@ from .fakes import FakeCluster
 
 REPO = Path(__file__).resolve().parents[2]
 # The shipped scenarios in course order, written out here rather than taken from the catalog.
-SIX = [
+SCENARIOS = [
     "egress-sni",
     "egress-sni-broken",
     "egress-gateway-http",
     "egress-gateway-https",
     "egress-registry-only",
     "egress-tls-origination",
+    "egress-wildcard-single-host",
+    "egress-gateway-tls-origination",
+    "egress-gateway-enforced",
+    "egress-testpc-source-ip",
+]
+SIX = SCENARIOS  # the list's first name, from when the course had six; same list
+# The ones that promise the egress gateway, in course order: under `labsim --egress passthrough`
+# each must fail at a path check.
+THROUGH_A_GATEWAY = [
+    "egress-sni",
+    "egress-gateway-http",
+    "egress-gateway-https",
+    "egress-wildcard-single-host",
+    "egress-gateway-tls-origination",
+    "egress-gateway-enforced",
+    "egress-testpc-source-ip",
 ]
 
 
@@ -101,6 +117,7 @@ def make_engine(
     lab_dir: Path,
     findings: list[Any] | None = None,
     interrupts: Interrupts | None = None,
+    hosts: Any = None,
 ) -> tuple[Engine, io.StringIO]:
     out = io.StringIO()
     progress = Progress(Console(file=out, width=300, highlight=False), spinner=False)
@@ -111,5 +128,6 @@ def make_engine(
         analyze=lambda paths, registry_only: list(findings or []),
         interrupts=interrupts,
         clock=lambda: FIXED_NOW,
+        hosts=hosts,
     )
     return engine, out

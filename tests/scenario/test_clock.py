@@ -30,8 +30,17 @@ def cluster_with_stamped_logs(now: datetime, earlier: list[tuple[timedelta, str]
 
     def logs(args: tuple[str, ...]) -> tuple[int, str, str]:
         since = next(a for a in args if a.startswith("--since-time=")).split("=", 1)[1]
-        start = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        return ok("".join(text for stamp, text in log if stamp >= start))
+        # kubectl sends sinceTime in whole seconds (k8s.io/apimachinery pkg/apis/meta/v1/time.go,
+        # MarshalQueryParameter: RFC 3339); --timestamps puts the kubelet's stamp in front.
+        start = datetime.fromisoformat(since.replace("Z", "+00:00")).replace(microsecond=0)
+        stamped = "--timestamps" in args
+        return ok(
+            "".join(
+                (f"{stamp:%Y-%m-%dT%H:%M:%S.%f}000Z " if stamped else "") + text
+                for stamp, text in log
+                if stamp >= start
+            )
+        )
 
     cluster.exec, cluster.logs = curl, logs
     return cluster

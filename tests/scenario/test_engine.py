@@ -86,7 +86,9 @@ def test_commands_carry_the_pod_container_and_since_time(tmp_path: Path) -> None
         "app=gw",
         "-c",
         "istio-proxy",
-        "--since-time=2024-11-26T12:27:03.250001Z",
+        # whole seconds reach the kubelet: a second earlier, then filtered by each line's own stamp
+        "--since-time=2024-11-26T12:27:02Z",
+        "--timestamps",
         "--tail=-1",
     )
     patch = next(args for tool, args, _ in cluster.calls if args[0] == "patch")
@@ -130,11 +132,11 @@ def test_a_failed_assertion_shows_expected_and_received_collects_evidence_and_cl
         "client-clusters.json",
         "client-endpoints.json",
         "client-listeners.json",
-        "client-sidecar.log",
+        "default.pod1.log",  # the `invoke trace --logs` layout: NAMESPACE.POD.log of every proxy
+        "demo.gateway-pod-1.log",
         "gateway-demo-app-gw-clusters.json",
         "gateway-demo-app-gw-endpoints.json",
         "gateway-demo-app-gw-listeners.json",
-        "gateway-demo-app-gw.log",
         "istioctl-analyze.json",
         "result.json",
     ]
@@ -162,7 +164,9 @@ def test_a_negative_assertion_is_judged_once_on_the_output_that_satisfied_the_po
     statuses = {c.expected: c.status for c in result.cases}
     assert statuses["istio-proxy log of app=gw in demo contains 'sni_cluster'"] == PASSED
     assert statuses["istio-proxy log of app=gw in demo does not contain 'PassthroughCluster'"] == FAILED
-    step_reads = [args for _, args, _ in cluster.calls if args[0] == "logs" and "app=gw" in args]
+    step_reads = [
+        args for _, args, _ in cluster.calls if args[0] == "logs" and {"app=gw", "gateway-pod-1"} & set(args)
+    ]
     assert len(step_reads) == 2, "one read by the step (no waiting for the line to go away), one for evidence"
 
 

@@ -9,7 +9,7 @@ from string import Template
 import pytest
 import yaml
 
-from .helpers import REPO, SIX, scenario_files
+from .helpers import REPO, SCENARIOS, scenario_files
 from .strict_schemas import Invalid, validate
 
 MANIFESTS_DIR = REPO / "manifests"
@@ -38,7 +38,7 @@ def test_the_lab_manifests_are_validated_too() -> None:
 
 def test_every_scenario_folder_holds_exactly_the_files_its_scenario_applies() -> None:
     folders = {p.parent.name for p in MANIFESTS}
-    assert folders == {*SIX, "lab"}
+    assert folders == {*SCENARIOS, "lab"}
     for name, scenario in scenario_files().items():
         lists = [step["apply"] for step in scenario["steps"] if "apply" in step]
         applied = [f for files in lists for f in ([files] if isinstance(files, str) else files)]

@@ -28,7 +28,11 @@ def test_the_catalog_reads_each_file_title_and_one_assertion_per_expect_value() 
 def test_every_scenario_proves_the_path_not_just_the_http_result(scenario) -> None:
     kinds = [type(step.action) for step in scenario.steps]
     assert Apply in kinds and Exec in kinds
-    assert Logs in kinds, "a scenario passes on evidence of the path (access logs), never on curl alone"
+    # A scenario passes on evidence of the path (the access logs, traced), never on curl alone.
+    curls = [
+        step for step in scenario.steps if isinstance(step.action, Exec) and step.action.command[0] == "curl"
+    ]
+    assert curls and all(step.traces_path for step in curls)
     assert all(step.assertions for step in scenario.steps if isinstance(step.action, (Exec, Logs)))
     assert len(scenario.title) <= 100 and scenario.teaches and scenario.explains
 

@@ -22,6 +22,29 @@ def server_hosts(server: dict[str, Any]) -> list[str]:
     return [str(h).split("/", 1)[-1] for h in server.get("hosts") or []]
 
 
+def route_kind(server: dict[str, Any]) -> str:
+    """Which VirtualService section routes a Gateway server's traffic.
+
+    istio/istio@1.23.2:pilot/pkg/networking/core/gateway.go buildGatewayListeners: HTTP servers,
+    and HTTPS servers that terminate TLS, get an HTTP connection manager (`http` routes);
+    the others are TCP based (createGatewayTCPFilterChainOpts): a passthrough server (PASSTHROUGH,
+    AUTO_PASSTHROUGH) matches `tls` routes by SNI, a TCP server or one that terminates TLS
+    (SIMPLE, MUTUAL, ISTIO_MUTUAL on protocol TLS) forwards by `tcp` routes.
+    """
+    protocol = str((server.get("port") or {}).get("protocol", "")).upper()
+    tls = server.get("tls")
+    # A `tls` block without `mode` is PASSTHROUGH: the enum's zero value (networking/v1alpha3/gateway.proto).
+    mode = str(tls.get("mode") or "PASSTHROUGH") if isinstance(tls, dict) else None
+    passthrough = mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
+    if protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB") or (protocol == "HTTPS" and not passthrough):
+        return "http"
+    return "tls" if passthrough else "tcp"
+
+
+def tcp_based(server: dict[str, Any]) -> bool:
+    return route_kind(server) != "http"
+
+
 def servers(gateway: Resource) -> Iterator[tuple[int, dict[str, Any]]]:
     for index, server in enumerate(gateway.spec.get("servers") or []):
         if isinstance(server, dict) and isinstance((server.get("port") or {}).get("number"), int):
@@ -56,24 +79,29 @@ def _unresolved(config: Config) -> Iterator[tuple[Resource, str, str, list[Resou
     """Gateway names in VirtualServices that match no Gateway, with same-named Gateways."""
     for vs in config.of_kind("VirtualService"):
         names = [str(n) for n in vs.spec.get("gateways") or []]
-        for route in config.routes():
-            if route.vs is vs:
-                names += [str(g) for m in route.matches for g in m.get("gateways") or []]
+        for route in config.routes_of(vs):
+            names += [str(g) for m in route.matches for g in m.get("gateways") or []]
         for name in dict.fromkeys(names):
             ref = gateway_ref(name, vs.namespace)
             ns, _, gw = ref.partition("/")
             if ref == MESH or config.find("Gateway", ns, gw):
                 continue
-            yield vs, name, ref, [g for g in config.of_kind("Gateway") if g.name == gw]
+            yield vs, name, ref, config.gateways_named(gw)
 
 
 @rule("KIA0302", "warning", "Gateway selector matches no workload")
 def selects_no_workload(config: Config, found: Rule) -> Iterator[Finding]:
+    """A warning while nothing routes through the Gateway; an error once a VirtualService binds
+    routes to it, as those routes then apply on no proxy (pilot/pkg/model/gateway.go: a proxy
+    gets the servers of the Gateways whose selector matches its labels, and no proxy matches)."""
     for gateway in config.of_kind("Gateway"):
         if not config.gateway_workloads(gateway):
+            bound = config.routes_on(f"{gateway.namespace}/{gateway.name}")
             message = f"selector {selector_text(gateway)} matches no workload: no proxy serves it"
+            if bound:
+                message += f", so the routes {bound[0].vs.ref} binds to it apply nowhere"
             hint = "select a gateway's pod labels (the demo egress gateway: istio=egressgateway)"
-            yield found(gateway, message, hint)
+            yield found(gateway, message, hint, "error" if bound else None)
 
 
 @rule("LAB0202", "warning", "Gateway selector matches more than one gateway")
@@ -81,7 +109,8 @@ def selects_several_gateways(config: Config, found: Rule) -> Iterator[Finding]:
     for gateway in config.of_kind("Gateway"):
         proxies = [w for w in config.gateway_workloads(gateway) if w.proxy == "gateway"]
         if len(proxies) > 1:
-            names = ", ".join(f"{w.namespace}/{w.name}" for w in proxies)
+            names = ", ".join(f"{w.namespace}/{w.name}" for w in proxies[:4])
+            names += f" and {len(proxies) - 4} more" if len(proxies) > 4 else ""
             message = (
                 f"selector {selector_text(gateway)} matches {len(proxies)} gateways ({names}): "
                 "each of them gets these servers"
@@ -92,18 +121,20 @@ def selects_several_gateways(config: Config, found: Rule) -> Iterator[Finding]:
 
 @rule("IST0162", "warning", "Gateway port not on the gateway Service")
 def port_not_on_service(config: Config, found: Rule) -> Iterator[Finding]:
-    for gateway in config.of_kind("Gateway"):
-        workloads = config.gateway_workloads(gateway)
+    for group in config.gateway_groups():  # one selector: the same workloads and Services
+        workloads = config.gateway_workloads(group[0])
         services = {(s.namespace, s.name): s for w in workloads for s in config.services_of(w)}
         if not services:
             continue
         offered = {n for s in services.values() for p in s.ports for n in (p.number, p.target_port)}
-        for _, server in servers(gateway):
-            number = server["port"]["number"]
-            if number not in offered:
-                names = ", ".join(sorted(f"{ns}/{name}" for ns, name in services))
-                message = f"server port {number} is not a port or targetPort of {names}"
-                yield found(gateway, message, "use a port the gateway Service exposes")
+        names = sorted(f"{ns}/{name}" for ns, name in services)
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        for gateway in group:
+            for _, server in servers(gateway):
+                number = server["port"]["number"]
+                if number not in offered:
+                    message = f"server port {number} is not a port or targetPort of {shown}"
+                    yield found(gateway, message, "use a port the gateway Service exposes")
 
 
 @rule("LAB0201", "error", "PASSTHROUGH server with no tls route bound to the Gateway")
@@ -116,9 +147,8 @@ def passthrough_without_route(config: Config, found: Rule) -> Iterator[Finding]:
             number, hosts = server["port"]["number"], server_hosts(server)
             routed = [
                 r
-                for r in config.routes()
+                for r in config.routes_on(ref)
                 if r.kind == "tls"
-                and ref in r.gateways
                 and (not r.match_ports() or number in r.match_ports())
                 and any(overlaps(s, h) for s in r.sni_hosts() for h in hosts)
             ]

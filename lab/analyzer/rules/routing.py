@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from lab.analyzer import envoy
 from lab.analyzer.findings import Finding
 from lab.analyzer.hosts import fqdn
-from lab.analyzer.model import MESH, Config, Route
+from lab.analyzer.model import MESH, Config, Route, selector_key
 from lab.analyzer.resources import Resource
 from lab.analyzer.rulebook import Rule, rule
 
@@ -15,7 +15,7 @@ from lab.analyzer.rulebook import Rule, rule
 @rule("LAB0101", "error", "VirtualService hosts not in the registry: mesh routes ignored")
 def vs_hosts_not_in_registry(config: Config, found: Rule) -> Iterator[Finding]:
     for vs in config.of_kind("VirtualService"):
-        mesh_routes = [r for r in config.routes() if r.vs is vs and MESH in r.gateways]
+        mesh_routes = [r for r in config.routes_of(vs) if MESH in r.gateways]
         if not mesh_routes:
             continue
         hosts = [fqdn(str(h), vs.namespace) for h in vs.spec.get("hosts") or []]
@@ -90,8 +90,55 @@ def _placeholder_for(config: Config, route: Route) -> tuple[str, Resource] | Non
     for ref in route.gateways:
         ns, _, name = ref.partition("/")
         gateway = config.find("Gateway", ns, name)
-        workloads = config.gateway_workloads(gateway) if gateway else []
-        overrides += [envoy.patches_for(config, w).tcp_proxy_cluster for w in workloads]
+        if gateway is not None:
+            overrides += _overrides_of(config, gateway)
     if overrides and all(overrides):
         return overrides[0]
     return None
+
+
+def _overrides_of(config: Config, gateway: Resource) -> list[tuple[str, Resource] | None]:
+    """The tcp_proxy cluster each workload of the Gateway gets from EnvoyFilters, computed once
+    per selector: Gateways that share one share these workloads."""
+    key = ("tcp-overrides", *(f"{k}={v}" for k, v in selector_key(gateway)))
+    known = config.memo.get(key)
+    if known is None:
+        known = [envoy.patches_for(config, w).tcp_proxy_cluster for w in config.gateway_workloads(gateway)]
+        config.memo[key] = known
+    return known
+
+
+@rule("LAB0203", "error", "a gateway route sends to a host with resolution NONE")
+def gateway_to_original_destination(config: Config, found: Rule) -> Iterator[Finding]:
+    """A route bound to a Gateway whose destination's ServiceEntry has `resolution: NONE`.
+
+    At a sidecar that host's cluster is ORIGINAL_DST; a gateway "cannot use passthrough clusters"
+    and gets an EDS cluster instead (istio/istio@1.23.2:pilot/pkg/networking/core/cluster.go
+    convertResolution), which a NONE ServiceEntry leaves empty. The address the sidecar dialled,
+    the only "original destination" there is, is the gateway's own. Istio's wildcard egress task
+    therefore routes the gateway to one host with a DNS ServiceEntry, and the 2023 egress-sni blog
+    forwards by SNI with an EnvoyFilter instead.
+    """
+    for route in config.routes():
+        gateways = sorted(g for g in route.gateways if g != MESH)
+        if not gateways or _placeholder_for(config, route):
+            continue
+        for dest in route.destinations:
+            host = fqdn(str(dest.get("host")), route.vs.namespace)
+            entry = config.entry_for(host)
+            if entry is None or entry.entry is None or entry.resolution != "NONE":
+                continue
+            if (entry.entry.spec.get("workloadSelector") or {}).get("labels"):
+                continue  # its endpoints are workloads: an EDS cluster with members
+            message = (
+                f"{route.kind}[{route.index}] on {', '.join(gateways)} sends to {host}, whose {entry.ref} "
+                "has resolution NONE: a gateway cannot forward to the original destination (for "
+                "traffic a sidecar sent it, that address is the gateway itself), so its cluster has "
+                "no endpoints and the gateway drops the request (a TLS client sees the connection "
+                "reset, curl exits 35; an HTTP client gets 503 UH)"
+            )
+            hint = (
+                "route the gateway to one host with a resolution DNS ServiceEntry (as the wildcard "
+                "egress task does with www.wikipedia.org), or forward by SNI as the 2023 egress-sni blog does"
+            )
+            yield found(route.vs, message, hint)

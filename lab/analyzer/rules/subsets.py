@@ -80,6 +80,10 @@ def _own(labels: dict[str, str]) -> dict[str, str]:
 
 
 def _used(config: Config, host: str, subset: str) -> bool:
+    """Whether a route sends to this subset of a host the rule covers (by exact host when the
+    rule's host is concrete, the common case, so the check costs one lookup)."""
+    if not host.startswith("*"):
+        return any(dest.get("subset") == subset for _, dest in config.routes_to(host))
     return any(
         dest.get("subset") == subset and covers(host, fqdn(str(dest.get("host")), r.vs.namespace))
         for r in config.routes()

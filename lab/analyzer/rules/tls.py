@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lab.analyzer.findings import Finding
-from lab.analyzer.hosts import fqdn
 from lab.analyzer.inventory import Port, Service
 from lab.analyzer.model import MESH, Config
 from lab.analyzer.resources import Resource
@@ -36,37 +35,62 @@ class Caller:
 
 
 def callers(config: Config) -> Iterator[Caller]:
-    """Every mesh route into a Service port that lands on a Gateway server."""
-    for gateway in config.of_kind("Gateway"):
-        for _, server in servers(gateway):
-            number = server["port"]["number"]
-            mode = (server.get("tls") or {}).get("mode")
-            for workload in config.gateway_workloads(gateway):
+    """Mesh routes into a gateway Service port, each paired with one Gateway server there.
+
+    Many Gateways may put servers on the same workload port (they share its listener): a route
+    is paired with the first server that disagrees with it, else with the first server. Gateways
+    are taken by selector group, so the cost is servers plus routes, not their product.
+    """
+    landing: dict[tuple[str, str, int], tuple[Service, Port, list[_Server]]] = {}
+    for group in config.gateway_groups():
+        by_port: dict[int, list[_Server]] = {}
+        for gateway in group:
+            for _, server in servers(gateway):
+                number = server["port"]["number"]
+                by_port.setdefault(number, []).append((gateway, number, (server.get("tls") or {}).get("mode")))
+        workloads = config.gateway_workloads(group[0])
+        for number, found in by_port.items():
+            for workload in workloads:
                 for service in config.services_of(workload):
                     for port in service.ports:
                         if number in (port.number, port.target_port):
-                            yield from _routes_into(config, gateway, number, mode, service, port)
+                            key = (service.namespace, service.name, port.number)
+                            landing.setdefault(key, (service, port, []))[2].extend(_first_two(found))
+    for service, port, found in landing.values():
+        mutual = next((g for g in found if g[2] == ISTIO_MUTUAL), None)
+        other = next((g for g in found if g[2] != ISTIO_MUTUAL), None)
+        for subset, mode, dr in _routes_into(config, service, port):
+            chosen = (other or mutual) if mode == ISTIO_MUTUAL else (mutual or other)
+            assert chosen is not None
+            gateway, number, server_mode = chosen
+            yield Caller(gateway, number, server_mode, service, port, subset, mode, dr)
+
+
+_Server = tuple[Resource, int, "str | None"]
+
+
+def _first_two(found: list[_Server]) -> list[_Server]:
+    """The first ISTIO_MUTUAL server and the first other one: all `callers` needs of a group."""
+    mutual = next((g for g in found if g[2] == ISTIO_MUTUAL), None)
+    other = next((g for g in found if g[2] != ISTIO_MUTUAL), None)
+    return [g for g in (mutual, other) if g is not None]
 
 
 def _routes_into(
-    config: Config, gateway: Resource, number: int, mode: str | None, service: Service, port: Port
-) -> Iterator[Caller]:
+    config: Config, service: Service, port: Port
+) -> Iterator[tuple[str | None, str | None, Resource | None]]:
     seen = set()
-    for route in config.routes():
+    for route, dest in config.routes_to(service.host):
         if MESH not in route.gateways:
             continue
-        for dest in route.destinations:
-            dest_port = (dest.get("port") or {}).get("number")
-            if fqdn(str(dest.get("host")), route.vs.namespace) != service.host:
-                continue
-            if dest_port not in (None, port.number):
-                continue
-            subset = dest.get("subset")
-            if subset in seen:
-                continue
-            seen.add(subset)
-            tls, dr = config.tls_mode(service.host, subset, port.number)
-            yield Caller(gateway, number, mode, service, port, subset, tls, dr)
+        if (dest.get("port") or {}).get("number") not in (None, port.number):
+            continue
+        subset = dest.get("subset")
+        if subset in seen:
+            continue
+        seen.add(subset)
+        tls, dr = config.tls_mode(service.host, subset, port.number)
+        yield subset, tls, dr
 
 
 @rule("LAB0301", "error", "Gateway expects ISTIO_MUTUAL but callers do not send it")
