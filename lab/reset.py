@@ -25,6 +25,7 @@ from lab.progress import Progress
 from lab.scenario import pending
 from lab.scenario.cluster_state import ISTIO_KINDS, object_key
 from lab.scenario.undo import Undo
+from lab.steps import STEP_NAMES
 from lab.steps.base import UpContext
 from lab.steps.istio import ISTIO_DEPLOYMENTS, NAMESPACE, drift, install
 from lab.steps.netshoot import PODS, Netshoot
@@ -49,6 +50,8 @@ def reset(settings: Settings, yes: bool = False, progress: Progress | None = Non
     with lock.hold(settings.lab_dir, "reset"):
         lab = Lab.load(settings)
         ctx = UpContext(settings, lab, out)
+        for step in STEP_NAMES:  # outside `up`'s pipeline: what a step waits for is there already
+            ctx.waits.finish(step, True)
         try:
             return _reset(ctx, yes)
         finally:
