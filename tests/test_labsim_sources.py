@@ -12,6 +12,7 @@ LABSIM = Path(__file__).resolve().parent / "labsim"
 IMITATING = {
     "api.py",
     "aws.py",
+    "egress.py",
     "cluster.py",
     "istio_install.py",
     "istioctl.py",
@@ -20,16 +21,17 @@ IMITATING = {
     "kubectl.py",
     "kubectl_watch.py",
     "moto_fixes.py",
+    "netpol.py",
     "node_tools.py",
     "nodes.py",
     "printers.py",
     "release.py",
+    "scheduling.py",
     "strategic.py",
+    "webserver.py",
     "workloads.py",
 }
-# egress.py imitates Envoy's access log; the branch that rewrites it (issue 9, the trace work) adds
-# its citations: move it into IMITATING once that is merged
-PENDING = {"egress.py"}
+PENDING: set[str] = set()
 # the simulator's own plumbing: settings, command log, process entry points, fixtures
 PLUMBING = {"__init__.py", "__main__.py", "config.py", "fixtures.py", "log.py", "sim.py", "tool.py"}
 SOURCE = re.compile(

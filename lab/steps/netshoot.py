@@ -19,7 +19,7 @@ PODS = ("pod1", "pod2")
 
 def images(ctx: UpContext) -> tuple[str, ...]:
     """What the client pods run: netshoot, and the demo profile's sidecar (hub docker.io/istio)."""
-    return (ctx.settings.netshoot_image, f"docker.io/istio/proxyv2:{ctx.cluster.istio_version}")
+    return (ctx.spec.netshoot_image, f"docker.io/istio/proxyv2:{ctx.cluster.istio_version}")
 
 
 def pull_images(ctx: UpContext, wanted: tuple[str, ...]) -> None:
