@@ -44,6 +44,7 @@ def _local_help(**extra: str) -> dict[str, str]:
         k3s_version="k3s version (default v1.30.5+k3s1)",
         istio_version="Istio version (default 1.23.2)",
         ttl=TTL_HELP,
+        rebuild="replace this node with a new instance first (k3s-s, k3s-w1, k3s-w2 or testpc)",
     )
 )
 def up(
@@ -60,6 +61,7 @@ def up(
     k3s_version=None,
     istio_version=None,
     ttl=None,
+    rebuild=None,
     debug=False,
 ):
     """Create the lab: the k3s stack, Istio (demo profile), Kiali and the netshoot pods."""
@@ -76,7 +78,7 @@ def up(
         istio_version=istio_version,
         ttl=ttl,
     )
-    cli.run(lambda: lab_up(settings, until=until) and None, debug)
+    cli.run(lambda: lab_up(settings, until=until, rebuild=rebuild) and None, debug)
 
 
 @task(help=_help(ttl="new lifetime from now (default: the lab's TTL); none removes the deadline"))
@@ -98,6 +100,15 @@ def status(c, name=None, region=None, profile=None, all=False, debug=False):
     """Show the lab's stack, nodes, versions and cost so far."""
     settings = cli.settings_from(name=name, region=region, profile=profile)
     cli.run(lambda: lab_status(settings, show_all=all), debug)
+
+
+@task(help=_local_help(yes="do it without asking (needed when not run from a terminal)"))
+def reset(c, yes=False, name=None, debug=False):
+    """Put the lab back to how `up` left it: lists what it removes or restores, then does it."""
+    from lab.reset import reset as lab_reset
+
+    settings = cli.settings_from(name=name)
+    cli.run(lambda: lab_reset(settings, yes=yes), debug)
 
 
 @task(help=_help(instance_type="EC2 instance type to price (default t3.medium)", ttl=TTL_HELP))

@@ -140,6 +140,20 @@ class Cloud:
             )
         return reply["StackId"]
 
+    def update_stack(self, stack_id: str, template: str, parameters: dict[str, str | None]) -> None:
+        """Update with a new template; a parameter given as None keeps its previous value."""
+        with aws_errors():
+            self.cfn.update_stack(
+                StackName=stack_id,
+                TemplateBody=template,
+                Parameters=[
+                    {"ParameterKey": k, "UsePreviousValue": True}
+                    if v is None
+                    else {"ParameterKey": k, "ParameterValue": v}
+                    for k, v in parameters.items()
+                ],
+            )
+
     def delete_stack(self, stack_id: str) -> None:
         with aws_errors():
             self.cfn.delete_stack(StackName=stack_id)

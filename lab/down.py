@@ -6,23 +6,29 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lab import TOOLKIT, expiry
+from lab import TOOLKIT, expiry, lock
 from lab.cloud import TAG_CREATED_BY, TAG_NAME, Cloud, format_event
 from lab.config import Settings
 from lab.errors import LabError
 from lab.progress import Progress, StepHandle
-from lab.state import load_state
+from lab.recovery import local_state
 from lab.steps.stack import require_ours
 from lab.waiting import wait_until
 
 DELETE_TIMEOUT = 30 * 60.0
+# How long the command that holds the lab's lock gets to stop before the folder is archived anyway.
+HOLDER_GRACE = 60.0
 
 
 def down(settings: Settings, progress: Progress | None = None) -> None:
+    """Needs no local state: the stack says what to delete (a damaged or missing file is said so)."""
     progress = progress or Progress()
-    state = load_state(settings.lab_dir)
+    state, _why = local_state(settings, progress)
     region = state.region if state else settings.region
     cloud = Cloud(region, settings.profile)
+    holder = lock.announce_deletion(settings.lab_dir)
+    if holder is not None:
+        progress.info(f"{holder.describe()} is working on this lab: told it to stop")
     info = cloud.stack(state.stack_id if state and state.stack_id else settings.stack_name)
     if info is None or info.status == "DELETE_COMPLETE":
         progress.info(f"Nothing to delete: no stack {settings.stack_name} in {region}.")
@@ -51,7 +57,9 @@ def down(settings: Settings, progress: Progress | None = None) -> None:
     key_name = state.key_name if state else settings.own_key_name
     if state is None or state.key_created:
         _delete_key_pair(cloud, settings.name, key_name, state.key_file if state else None, progress)
-    if state is not None:
+    if holder is not None and not lock.wait_released(settings.lab_dir, HOLDER_GRACE):
+        progress.warn(f"{holder.describe()} did not stop within {HOLDER_GRACE:.0f}s; archiving anyway")
+    if settings.lab_dir.exists():
         archive = settings.home / "archive" / f"{settings.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
         archive.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(settings.lab_dir), archive)

@@ -19,7 +19,7 @@ from lab.config import Settings
 from lab.errors import LabError
 from lab.pricing import PRICES_AS_OF, hourly_cost
 from lab.progress import Progress
-from lab.state import LabState, load_state, save_state
+from lab.state import LabState, StateDamaged, load_state, save_state
 from lab.waiting import retrying, wait_until
 
 if TYPE_CHECKING:
@@ -275,7 +275,10 @@ def settle_expired(settings: Settings, progress: Progress) -> bool:
 
     The signs: local state with a deadline, the stack deleted, and the schedule gone too (it
     deletes itself after it fires; `invoke down` would have archived the state)."""
-    state = load_state(settings.lab_dir)
+    try:
+        state = load_state(settings.lab_dir)
+    except StateDamaged:
+        return False  # no record of a deadline to go by; the command reads the stack instead
     when = recorded(state)
     if state is None or when is None or not state.stack_id:
         return False

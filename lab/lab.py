@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab import lock
 from lab.config import Settings
 from lab.errors import LabError
 from lab.nodes import Node
@@ -51,6 +52,9 @@ class Lab:
         return cls(settings, state)
 
     def save(self) -> None:
+        held = lock.current()
+        if held is not None and not held.still_ours():
+            return  # `invoke down` is deleting the lab: its folder is archived, or about to be
         save_state(self.dir, self.state)
 
     def node(self, name: str) -> Node:

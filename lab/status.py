@@ -13,22 +13,27 @@ from lab.config import Settings
 from lab.lab import NODE_NAMES
 from lab.pricing import PRICES_AS_OF, Cost, hourly_cost
 from lab.progress import Progress
-from lab.state import load_state
+from lab.recovery import live_stack, local_state, state_from_stack
 from lab.steps.addons import ADDON_TITLES
 from lab.template import TEMPLATE, check_instance_type, load_template
 
 
 def status(settings: Settings, show_all: bool = False, progress: Progress | None = None) -> None:
     out = progress or Progress()
-    if not show_all and expiry.settle_expired(settings, out):
-        return
-    state = load_state(settings.lab_dir)
-    region = state.region if state and not show_all else settings.region
-    cloud = Cloud(region, settings.profile)
     if show_all:
-        _all_labs(cloud, settings, out)
+        _all_labs(Cloud(settings.region, settings.profile), settings, out)
         return
+    if expiry.settle_expired(settings, out):
+        return
+    state, why = local_state(settings, out)
+    local = state is not None
+    region = state.region if state else settings.region
+    cloud = Cloud(region, settings.profile)
     info = cloud.stack(state.stack_id if state and state.stack_id else settings.stack_name)
+    if state is None and info is not None and live_stack(settings, cloud) is not None:
+        state = state_from_stack(settings, cloud, info)  # read only: `up` writes it back
+        reason = "state.json is damaged" if why == "damaged" else f"no local state in {settings.lab_dir}"
+        out.info(f"{reason}: read lab '{settings.name}' from stack {info.name}")
     if info is None or info.status == "DELETE_COMPLETE":
         out.info(
             f"No lab '{settings.name}' in {region}. `invoke up` creates one; `invoke status --all` lists every lab."
@@ -54,11 +59,17 @@ def status(settings: Settings, show_all: bool = False, progress: Progress | None
         versions = ", ".join(f"{k} {v}" for k, v in sorted(state.versions.items()))
         out.info(f"Versions: {versions}")
         done = [f"{n} {'✓' if r.done else '✗'} {r.seconds:.0f}s" for n, r in state.steps.items()]
-        out.info(f"Steps: {', '.join(done)}")
+        out.info(f"Steps: {', '.join(done) or 'none recorded'}")
+        if state.pending_cleanup:
+            out.warn(
+                f"pending cleanup: {state.pending_cleanup.get('scenario', '?')} was interrupted; "
+                "the next `invoke scenario`, `trace` or `reset` finishes it"
+            )
     instance_type = info.parameters.get("InstanceType") or settings.instance_type
     cost = hourly_cost(region, instance_type)
     out.info(_cost_line(cost, instance_type, hours))
-    out.info(expiry.status_line(cloud, settings, state, info))
+    # a state read from the stack is not written back here (`up` does that): no record to update
+    out.info(expiry.status_line(cloud, settings, state if local else None, info))
 
 
 def _all_labs(cloud: Cloud, settings: Settings, out: Progress) -> None:

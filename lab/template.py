@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
-from lab.config import Settings
 from lab.deadline import role_name
 from lab.errors import UsageError
+from lab.spec import LabSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "cloudformation" / "k3s-lab.yaml"
@@ -22,17 +22,17 @@ def template_body() -> str:
     return TEMPLATE.read_text()
 
 
-def parameters(settings: Settings, key_name: str, ssh_cidr: str) -> dict[str, str]:
+def parameters(spec: LabSpec) -> dict[str, str]:
     return {
-        "LabName": settings.name,
-        "InstanceType": settings.instance_type,
-        "K3sVersion": settings.k3s_version,
+        "LabName": spec.name,
+        "InstanceType": spec.instance_type,
+        "K3sVersion": spec.k3s_version,
         # A fresh random join token per lab, passed as a NoEcho parameter: never in our state or
         # output (it does reach the instances' user data, where k3s needs it).
         "K3sToken": secrets.token_hex(32),
-        "SshCidr": ssh_cidr,
-        "KeyName": key_name,
-        "DeadlineRoleName": role_name(settings.name, settings.region),
+        "SshCidr": spec.ssh_cidr,
+        "KeyName": spec.key_name,
+        "DeadlineRoleName": role_name(spec.name, spec.region),
     }
 
 

@@ -3,41 +3,62 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
+from collections.abc import Callable
 
-from lab import evidence, expiry, waiting
+from lab import evidence, expiry, lock, spec, waiting
+from lab.cloud import Cloud
 from lab.config import Settings
 from lab.errors import LabError, UsageError
 from lab.lab import Lab
 from lab.progress import Progress
+from lab.rebuild import rebuild as replace_node
+from lab.recovery import local_state, rebuilt
 from lab.state import LabState
 from lab.steps import NEEDS, STEP_NAMES, STEPS, Step, Stopped, UpContext
 
 
-def up(settings: Settings, until: str | None = None, progress: Progress | None = None) -> Lab:
+def up(
+    settings: Settings, until: str | None = None, progress: Progress | None = None, rebuild: str | None = None
+) -> Lab:
     if until is not None and until not in STEP_NAMES:
         raise UsageError(f"unknown step '{until}'", f"steps: {', '.join(STEP_NAMES)}")
     progress = progress or Progress()
     expiry.check(settings)
-    expiry.settle_expired(settings, progress)  # a lab its deadline deleted: up creates a new one
-    lab = Lab.load_or_new(settings)
+    # A lab its deadline deleted: cleaned up as `down` would (before the lock: `down` tells the
+    # lock's holder to stop), then up creates a new one.
+    expiry.settle_expired(settings, progress)
+    with lock.hold(settings.lab_dir, "up", _stack_deleting(settings)) as held:
+        return _up(settings, until, progress, held, rebuild)
+
+
+def _up(settings: Settings, until: str | None, progress: Progress, held: lock.Held, rebuild: str | None) -> Lab:
+    state, why = local_state(settings, progress)
+    if state is None:
+        cloud = Cloud(settings.region, settings.profile)
+        state = rebuilt(settings, progress, cloud, why, keep_damaged=True) or LabState(
+            name=settings.name, region=settings.region, stack_name=settings.stack_name
+        )
+    lab = Lab(settings, state)
     if lab.state.stack_id:
         settings = lab.settings = resumed(settings, lab.state)
     ctx = UpContext(settings, lab, progress)
-    progress.info(f"Lab '{settings.name}' in {settings.region} (stack {settings.stack_name})")
+    progress.info(f"Lab '{settings.name}' in {lab.state.region} (stack {settings.stack_name})")
     started = time.monotonic()
     steps = STEPS[: STEP_NAMES.index(until) + 1] if until else STEPS
     pipeline = Pipeline(ctx, steps)
     try:
+        if rebuild:
+            replace_node(ctx, rebuild)
         pipeline.run()
         if until:
             progress.info(f"Stopped after '{until}' as asked; `invoke up` continues from here.")
             expiry.announce(ctx)
             return lab
     except KeyboardInterrupt:
-        progress.warn("Interrupted. Nothing was deleted: `invoke up` resumes, `invoke down` removes the lab.")
+        if not held.deleting:
+            progress.warn("Interrupted. Nothing was deleted: `invoke up` resumes, `invoke down` removes the lab.")
         raise
     finally:
         ctx.close()
@@ -46,33 +67,26 @@ def up(settings: Settings, until: str | None = None, progress: Progress | None =
     return lab
 
 
+def _stack_deleting(settings: Settings) -> Callable[[], bool]:
+    """Whether the lab's stack is being deleted (by a `down` run elsewhere); asked by the lock's watcher."""
+    clouds: list[Cloud] = []
+
+    def deleting() -> bool:
+        if not clouds:
+            clouds.append(Cloud(settings.region, settings.profile))
+        info = clouds[0].stack(settings.stack_name)
+        return info is not None and info.status == "DELETE_IN_PROGRESS"
+
+    return deleting
+
+
 def resumed(settings: Settings, state: LabState) -> Settings:
-    """The settings of a lab that exists: what it was created with, unless the user asks for
-    something else, which `up` cannot change on a running lab and refuses in one line."""
-    recorded = {
-        "region": state.region,
-        "instance_type": state.instance_type,
-        "k3s_version": state.versions.get("k3s"),
-        "istio_version": state.versions.get("istio"),
-        "netshoot_image": state.versions.get("netshoot"),
-        "ssh_cidr": state.ssh_cidr,
-        "key_name": None if state.key_created else state.key_name,
-        "key_file": None if state.key_created else state.key_file,
-    }
-    recorded = {k: v for k, v in recorded.items() if v is not None}
-    for name, value in recorded.items():
-        asked = getattr(settings, name)
-        if name in settings.explicit and asked != value and name != "key_file":
-            raise UsageError(
-                f"lab '{settings.name}' was created with {name}={value}; `up` cannot change it to {asked}",
-                "drop that setting to resume the lab, or `invoke down` first, or pick another --name",
-            )
-    if state.key_created and "key_name" in settings.explicit:
-        raise UsageError(
-            f"lab '{settings.name}' uses the key pair up created ({state.key_name})",
-            "drop --key-name/--key-file to resume it",
-        )
-    return dataclasses.replace(settings, **recorded)
+    """A lab that exists keeps what it was created with (its spec): a setting the user gave that
+    differs is refused in one line, since `up` cannot change it on a running lab."""
+    if state.spec is not None:
+        for problem, fix in spec.conflicts(state.spec, settings):
+            raise UsageError(problem, fix)
+    return settings
 
 
 class Pipeline:
@@ -151,7 +165,8 @@ class Pipeline:
                 if step.done(ctx):
                     handle.skip()
                     previous = lab.state.steps.get(step.name)
-                    self._record(step, True, previous.seconds if previous else handle.own)
+                    # the step's own record hook writes what its (read-only) done check read
+                    self._record(step, True, previous.seconds if previous else handle.own, ctx)
                     self.times[step.name] = (handle.own, True)
                 else:
                     step.run(ctx)
@@ -166,22 +181,29 @@ class Pipeline:
                     if self.failure is not None:  # cut short by another step's failure
                         raise Stopped(self.failed_step) from error
                     raise
+                held = lock.current()
+                if held is not None and held.deleting:
+                    raise  # `invoke down` is deleting the lab: no evidence, no advice to resume
                 if isinstance(error, Exception) and step.remote and lab.state.nodes:
                     handle.note("collecting evidence")
                     bundle = evidence.collect(
                         ctx.nodes(tuple(lab.state.nodes)), lab.dir, f"step {step.name}: {error}"
                     )
+                    message = error.message if isinstance(error, LabError) else str(error)
+                    fix = getattr(error, "hint", None) or "fix the cause and run `invoke up` again to resume"
                     raise LabError(
-                        f"step '{step.name}' failed: {error}",
-                        f"evidence in {bundle}; fix the cause and run `invoke up` again to resume",
+                        f"step '{step.name}' failed: {message}", f"evidence in {bundle}; {fix}"
                     ) from error
                 raise
 
-    def _record(self, step: Step, done: bool, seconds: float) -> None:
+    def _record(self, step: Step, done: bool, seconds: float, found: UpContext | None = None) -> None:
+        """Under the pipeline's lock: steps in other threads save the same state."""
         lab = self.ctx.lab
         with self.save_lock:
+            if found is not None:
+                step.record(found)
             lab.state.record_step(step.name, done, seconds)
-            if lab.state.stack_id or lab.dir.exists():
+            if lab.state.stack_id or (lab.dir / "state.json").exists() or step.name != "preflight":
                 lab.save()
 
 

@@ -12,6 +12,7 @@ LABSIM = Path(__file__).resolve().parent / "labsim"
 IMITATING = {
     "api.py",
     "aws.py",
+    "egress.py",
     "cluster.py",
     "istio_install.py",
     "istioctl.py",
@@ -29,7 +30,6 @@ IMITATING = {
     "strategic.py",
     "webserver.py",
     "workloads.py",
-    "egress.py",
 }
 # the simulator's own plumbing: settings, command log, process entry points, fixtures
 PLUMBING = {"__init__.py", "__main__.py", "config.py", "fixtures.py", "log.py", "sim.py", "tool.py"}

@@ -15,7 +15,7 @@ def _condition(kind: str, status: str) -> dict:
 def _context(items: list[dict]) -> SimpleNamespace:
     cluster = SimpleNamespace(kubectl_json=lambda *args: {"items": items})
     state = SimpleNamespace(facts={}, ssh_cidr="203.0.113.7/32")
-    return SimpleNamespace(cluster=cluster, lab=SimpleNamespace(state=state))
+    return SimpleNamespace(cluster=cluster, lab=SimpleNamespace(state=state), seen={})
 
 
 def _items(kiali_pod_ready: str) -> list[dict]:
@@ -39,7 +39,10 @@ def _items(kiali_pod_ready: str) -> list[dict]:
 def test_addons_are_not_done_while_the_kiali_pod_is_not_ready() -> None:
     assert Addons().done(_context(_items("False"))) is False, "an Available Kiali Deployment is not enough"
     ctx = _context(_items("True"))
-    assert Addons().done(ctx) is True and ctx.lab.state.facts["kiali_node_port"] == 30105
+    assert Addons().done(ctx) is True
+    assert ctx.lab.state.facts == {}, "a done check only reads"
+    Addons().record(ctx)
+    assert ctx.lab.state.facts["kiali_node_port"] == 30105
 
 
 def test_every_step_needs_only_earlier_steps() -> None:

@@ -16,6 +16,7 @@ from types import FrameType
 
 from rich.markup import escape
 
+from lab import lock
 from lab.config import Settings
 from lab.errors import UsageError
 from lab.nodes import Node
@@ -24,6 +25,8 @@ from lab.scenario.engine import Engine, Interrupts
 from lab.scenario.junit import write_junit
 from lab.scenario.model import (
     FORMAT_HINT,
+    Broken,
+    Scenario,
     broken_of,
     load_catalog,
     load_scenario_file,
@@ -72,6 +75,13 @@ def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: boo
     broken = broken_of(catalog) if run_all else []
     scenarios = select(catalog, names, run_all) if names or not paths else []
     scenarios += [load_scenario_file(p) for p in paths]
+    with lock.hold(settings.lab_dir, "scenario"):  # one command at a time on a lab
+        return _run(settings, scenarios, keep, junit, broken)
+
+
+def _run(
+    settings: Settings, scenarios: list[Scenario], keep: bool, junit: str | None, broken: list[Broken]
+) -> int:
     from lab.cluster import Cluster  # late: listing and name errors need no lab
     from lab.lab import Lab
 
@@ -108,7 +118,7 @@ def run_scenarios(settings: Settings, names: list[str], run_all: bool, keep: boo
         raise bug  # after cleanup and the reports: `lab.cli.run` prints one line (--debug: the traceback)
     if any(r.interrupted for r in results):
         return INTERRUPTED
-    if run_all and broken:
+    if broken:
         progress.warn(f"not run, broken: {', '.join(str(b.path) for b in broken)} (see `invoke scenarios`)")
         return 1
     return 0 if results and all(r.passed for r in results) else 1
@@ -152,6 +162,11 @@ def _counting_sigint(interrupts: Interrupts, progress: Progress) -> Iterator[Non
         return
 
     def on_sigint(_signum: int, _frame: FrameType | None) -> None:
+        held = lock.current()
+        if held is not None and held.deleting:  # sent by the lock's watcher: the cluster is going away
+            interrupts.count = max(interrupts.count + 1, 2)
+            progress.warn("`invoke down` is deleting this lab: stopping now, without cleaning up")
+            return
         interrupts.count += 1
         if interrupts.count == 1:
             progress.warn("Ctrl-C: stopping after the current command, then cleaning up")

@@ -22,7 +22,7 @@ from rich.markup import escape
 
 from lab.errors import LabError
 from lab.progress import Progress, StepHandle
-from lab.scenario import evidence
+from lab.scenario import evidence, pending
 from lab.scenario.assertions import Observed, node_ip_refs
 from lab.scenario.cluster_state import (
     Baseline,
@@ -77,6 +77,7 @@ class Engine:
         self.raw = cluster
         self.cluster = Guarded(cluster, self.interrupts, 1)
         self.progress = progress
+        self.lab_dir = lab_dir
         self.reports_dir = lab_dir / "reports"
         self.kept_dir = lab_dir / "kept"
         self.analyze = analyze
@@ -428,8 +429,9 @@ class Engine:
         except Exception as error:
             self._unexpected(result, "collect evidence", error)
 
-    def _cleanup(self, undo: Undo, result: ScenarioResult) -> bool:
-        """Undo everything; True when it ran to the end (errors are recorded, the rest still runs)."""
+    def _cleanup(self, undo: Undo, result: ScenarioResult, owner: str | None = None) -> bool:
+        """Undo everything; True when it ran to the end (errors are recorded, the rest still runs).
+        Abandoned, what is left is saved in the lab's state as a pending cleanup of `owner`."""
         cluster = Guarded(self.raw, self.interrupts, 2, finish_current=True)
         actions = undo.actions()
         for index, (label, action) in enumerate(actions):
@@ -440,7 +442,9 @@ class Engine:
                 result.error(f"clean up: {label}", str(error))
             except KeyboardInterrupt:
                 left = [name for name, _ in actions[index:]]
+                pending.save(self.lab_dir, owner or result.scenario.name, undo.after(index))
                 self.progress.warn(f"cleanup abandoned; still to do: {'; '.join(left)}")
+                self.progress.warn("saved as a pending cleanup: the next `invoke scenario`, `trace` or `reset` finishes it")
                 result.interrupted = True
                 result.error("clean up", f"abandoned (Ctrl-C twice); still to do: {'; '.join(left)}")
                 return False
@@ -491,7 +495,16 @@ class Engine:
         self.progress.info("  the next `invoke scenario` run cleans these up before it starts")
 
     def _finish_kept(self, result: ScenarioResult) -> None:
-        """Clean up what an earlier `--keep` run left, so this run starts from the installed lab."""
+        """Clean up what an earlier `--keep` run left, and a cleanup left pending by a second Ctrl-C,
+        so this run starts from the installed lab."""
+        left = pending.load(self.lab_dir)
+        if left is not None:
+            owner, undo = left
+            self.progress.info(f"finishing the cleanup that {owner} left pending")
+            errors_before = len(result.problems)
+            if not self._cleanup(undo, result, owner) or len(result.problems) > errors_before:
+                raise StepFailed
+            pending.clear(self.lab_dir)
         for record in sorted(self.kept_dir.glob("*.json")) if self.kept_dir.is_dir() else []:
             self.progress.info(f"cleaning up what `--keep` left of {record.stem}")
             errors_before = len(result.problems)

@@ -67,15 +67,33 @@ class Undo:
     def to_json(self) -> str:
         return json.dumps({"deletes": self.deletes, "objects": self.objects, "mesh": self.mesh}, indent=2)
 
+    def after(self, done: int) -> Undo:
+        """What is left once the first `done` of `actions()` ran (an abandoned cleanup's remainder)."""
+        count = len(self.deletes)
+        if done <= count:
+            return Undo(self.deletes[: count - done], self.objects, self.mesh)
+        done -= count
+        if self.objects:
+            if done == 0:
+                return Undo([], self.objects, self.mesh)
+            done -= 1
+        return Undo([], [], self.mesh if done == 0 else None)
+
     @classmethod
     def from_file(cls, path: Path) -> Undo:
         try:
             data = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise LabError(f"{path}: unreadable record of a kept scenario ({error})", "delete the file") from None
+        return cls.from_data(data, str(path))
+
+    @classmethod
+    def from_data(cls, data: object, where: str) -> Undo:
+        try:
+            assert isinstance(data, dict)
             return cls([tuple(d) for d in data["deletes"]], data["objects"], data["mesh"])  # type: ignore[misc]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise LabError(
-                f"{path}: unreadable record of a kept scenario ({error})", "delete the file"
-            ) from None
+        except (AssertionError, KeyError, TypeError, ValueError) as error:
+            raise LabError(f"{where}: unreadable record of a scenario's cleanup ({error!r})", "delete it") from None
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:

@@ -72,8 +72,11 @@ class Addons(Step):
         if not kiali_ready({"items": kiali}) or service is None:
             return False
         port = node_port(service)
-        ctx.lab.state.facts["kiali_node_port"] = port
+        ctx.seen["kiali_node_port"] = port  # written by `record`: done checks only read
         return port is not None or not expose_kiali(ctx)
+
+    def record(self, ctx: UpContext) -> None:
+        ctx.lab.state.facts["kiali_node_port"] = ctx.seen.get("kiali_node_port")
 
     def run(self, ctx: UpContext) -> None:
         # istioctl install creates istio-system first: apply then, not after Istio is ready

@@ -18,6 +18,7 @@ from lab.config import Settings
 from lab.lab import Lab
 from lab.nodes import Node
 from lab.progress import Progress, StepHandle
+from lab.spec import LabSpec
 
 
 class Stopped(Exception):
@@ -66,10 +67,16 @@ class UpContext:
 
     @cached_property
     def cloud(self) -> Cloud:
-        # one client for every step's context (see `for_step`)
+        # one client for every step's context (see `for_step`), in the spec's region once it exists
         if "cloud" not in self._shared:
-            self._shared["cloud"] = Cloud(self.settings.region, self.settings.profile)
+            spec = self.lab.state.spec
+            self._shared["cloud"] = Cloud(spec.region if spec else self.settings.region, self.settings.profile)
         return self._shared["cloud"]
+
+    @property
+    def spec(self) -> LabSpec:
+        assert self.lab.state.spec is not None, "preflight builds the spec first"
+        return self.lab.state.spec
 
     def for_step(self, handle: StepHandle) -> UpContext:
         """The context one step runs with: its own progress line, everything else shared."""
@@ -106,7 +113,8 @@ class UpContext:
 
     @cached_property
     def cluster(self) -> Cluster:
-        return Cluster(self.node(SERVER), self.lab.state.versions.get("istio", self.settings.istio_version))
+        spec = self.lab.state.spec
+        return Cluster(self.node(SERVER), spec.istio_version if spec else self.settings.istio_version)
 
     def note(self, text: str) -> None:
         if self.handle is not None:
@@ -136,7 +144,11 @@ class Step:
     remote: ClassVar[bool] = True
 
     def done(self, ctx: UpContext) -> bool:
+        """Whether the work is there already. Reads only (it may keep what it read in `ctx.seen`)."""
         return False
+
+    def record(self, ctx: UpContext) -> None:
+        """After `done` said yes: put what it read into the state (nodes, ports), if anything."""
 
     def run(self, ctx: UpContext) -> None:
         raise NotImplementedError

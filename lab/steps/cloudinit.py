@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Any
 
 from lab.errors import LabError
@@ -31,6 +32,13 @@ ERROR, DEGRADED = 1, 2
 WORK_ALLOWANCE = 300.0
 APT_LOCK = re.compile(r"DPkg::Lock::Timeout=(\d+)")
 SERVER_WAIT = re.compile(r"\$\(\(SECONDS \+ (\d+)\)\)")
+RERUN_TIMEOUT = 900.0  # the user data's own waits (the k3s server's API) are bounded by 900 s
+# cloud-init keeps a `#!` user data as this script and runs it once per instance (module
+# scripts_user). The lab's user data is safe to run again, which gets a node past a transient
+# failure (a download) without replacing it.
+BOOT_SCRIPT = "/var/lib/cloud/instance/scripts/part-001"
+# Nodes whose cloud-init failed at the last `up`: the next `up` re-runs their boot script.
+FAILED_FACT = "cloud_init_failed"
 
 
 def boot_deadlines(template: dict[str, Any] | None = None) -> dict[str, float]:
@@ -83,6 +91,10 @@ def _one_line(text: object, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+class BootFailed(LabError):
+    """cloud-init finished with an error (not a timeout): the boot script's re-run may fix it."""
+
+
 class CloudInit(Step):
     name = "cloud-init"
     title = "Waiting for cloud-init on every node"
@@ -94,6 +106,8 @@ class CloudInit(Step):
     def run(self, ctx: UpContext) -> None:
         configured = ctx.settings.boot_timeout
         derived = boot_deadlines()
+        failed_before = set(ctx.lab.state.facts.get(FAILED_FACT) or [])
+        failures: dict[str, bool] = {}  # node -> whether it was the boot script's re-run that failed
 
         def wait(node: Node) -> None:
             deadline = configured or derived.get(node.name, WORK_ALLOWANCE)
@@ -102,9 +116,23 @@ class CloudInit(Step):
                 check=False,
                 timeout=deadline + 60,
             )
-            self._judge(ctx, node, result, deadline, configured > 0)
+            try:
+                self._judge(ctx, node, result, deadline, configured > 0)
+            except BootFailed:
+                if node.name in failed_before:
+                    _rerun(ctx, node, failures)
+                    return
+                failures[node.name] = False
+                raise
 
-        in_parallel(ctx.nodes(NODE_NAMES), wait)
+        try:
+            in_parallel(ctx.nodes(NODE_NAMES), wait)
+        except LabError as error:
+            if not failures:
+                raise
+            ctx.lab.state.facts[FAILED_FACT] = sorted(failures)
+            raise LabError(error.message, _fix(failures)) from error
+        ctx.lab.state.facts.pop(FAILED_FACT, None)
 
     def _judge(
         self, ctx: UpContext, node: Node, result: CommandResult, deadline: float, set_by_user: bool
@@ -124,7 +152,7 @@ class CloudInit(Step):
             summary = "; ".join(_one_line(e) for e in errors) or (
                 _one_line(status.get("extended_status")) if status else f"exit {result.exit_code}"
             )
-            raise LabError(
+            raise BootFailed(
                 f"cloud-init failed on {node.name} ({summary}); last lines of {LOG}:\n{self._tail(node)}"
             )
         warnings = recoverable(status or {})
@@ -138,3 +166,35 @@ class CloudInit(Step):
     def _tail(node: Node) -> str:
         tail = node.run(f"sudo tail -n {TAIL_LINES} {LOG}", check=False, timeout=30).stdout.rstrip()
         return "\n".join(f"    {line}" for line in tail.splitlines()) or "    (no output)"
+
+
+def _rerun(ctx: UpContext, node: Node, failures: dict[str, bool]) -> None:
+    """Run the node's boot script again, its output appended to the log cloud-init writes."""
+    ctx.note(f"re-running the boot script of {node.name} (its cloud-init failed last time)")
+    command = f"sudo {BOOT_SCRIPT} 2>&1 | sudo tee -a {LOG}"
+    rerun = node.run(f"bash -o pipefail -c {shlex.quote(command)}", check=False, timeout=RERUN_TIMEOUT)
+    if rerun.ok:
+        ctx.detail(f"{node.name}: its boot script ran again and succeeded")
+        return
+    failures[node.name] = True
+    tail = "\n".join(rerun.stdout.rstrip().splitlines()[-TAIL_LINES:])
+    raise LabError(f"the boot script failed again on {node.name} (exit {rerun.exit_code}); last lines:\n{_indent(tail)}")
+
+
+def _fix(failures: dict[str, bool]) -> str:
+    """The fix that works: a re-run for a first failure (transient?), a new instance after that."""
+    first = sorted(n for n, again in failures.items() if not again)
+    again = sorted(n for n, again in failures.items() if again)
+    fixes = []
+    if first:
+        fixes.append(
+            f"if it was transient (a download), `invoke up` again re-runs the boot script of {', '.join(first)} "
+            "(safe to re-run)"
+        )
+    for name in again + first:
+        fixes.append(f"`invoke up --rebuild {name}` replaces {name} with a new instance (same private address)")
+    return "; ".join(fixes)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines()) or "    (no output)"

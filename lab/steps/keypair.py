@@ -17,30 +17,33 @@ class KeyPair(Step):
     remote = False
 
     def done(self, ctx: UpContext) -> bool:
-        settings, state = ctx.settings, ctx.lab.state
-        if settings.key_name:
-            state.key_name, state.key_file, state.key_created = settings.key_name, settings.key_file, False
-            state.key_file = str(Path(settings.key_file or "").expanduser().resolve())
-            return True
-        path = ctx.lab.dir / f"{settings.own_key_name}.pem"
-        return path.exists() and ctx.cloud.key_pair(settings.own_key_name) is not None
+        spec = ctx.spec
+        if not spec.key_created:
+            return True  # the user's own: preflight checked it
+        return Path(spec.key_file).exists() and ctx.cloud.key_pair(spec.key_name) is not None
 
     def run(self, ctx: UpContext) -> None:
-        settings, state = ctx.settings, ctx.lab.state
-        name, path = settings.own_key_name, ctx.lab.dir / f"{settings.own_key_name}.pem"
+        settings, state, spec = ctx.settings, ctx.lab.state, ctx.spec
+        name, path = spec.key_name, Path(spec.key_file)
+        if state.stack_id:
+            # The instances accept only that key and AWS never shows a private key twice: deleting
+            # the key pair would strand them. Only a new lab gets a usable key.
+            raise LabError(
+                f"lab '{settings.name}' is running but the private key of key pair '{name}' is not in {path}",
+                "run `invoke down` (it needs no key), then `invoke up` for a new lab",
+            )
         existing = ctx.cloud.key_pair(name)
         if existing is not None:
             raise LabError(
-                f"key pair '{name}' exists in {settings.region} but its private key is not in {path}",
+                f"key pair '{name}' exists in {spec.region} but its private key is not in {path}",
                 f"delete it (`aws ec2 delete-key-pair --key-name {name}`) or pass --key-name/--key-file",
             )
         if path.exists():
             raise LabError(
-                f"{path} exists but key pair '{name}' is not in {settings.region}",
+                f"{path} exists but key pair '{name}' is not in {spec.region}",
                 "move the file away if it belongs to a deleted lab, then run `invoke up` again",
             )
         material = ctx.cloud.create_key_pair(name, {TAG_NAME: settings.name, TAG_CREATED_BY: TOOLKIT})
         write_private(path, material)
-        state.key_name, state.key_file, state.key_created = name, str(path.resolve()), True
         ctx.lab.save()
         ctx.detail(f"created key pair {name}; private key in {path} (mode 0600)")

@@ -19,7 +19,7 @@ PODS = ("pod1", "pod2")
 
 def images(ctx: UpContext) -> tuple[str, ...]:
     """What the client pods run: netshoot, and the demo profile's sidecar (hub docker.io/istio)."""
-    return (ctx.settings.netshoot_image, f"docker.io/istio/proxyv2:{ctx.cluster.istio_version}")
+    return (ctx.spec.netshoot_image, f"docker.io/istio/proxyv2:{ctx.cluster.istio_version}")
 
 
 def pull_images(ctx: UpContext, wanted: tuple[str, ...]) -> None:
@@ -79,7 +79,7 @@ class Netshoot(Step):
             if not _has_sidecar(pod):
                 ctx.note(f"recreating {pod['metadata']['name']}: it has no istio-proxy sidecar")
                 cluster.kubectl("delete", "pod", pod["metadata"]["name"], "-n", "default", "--wait=true")
-        manifest = Template(MANIFEST.read_text()).substitute(NETSHOOT_IMAGE=ctx.settings.netshoot_image)
+        manifest = Template(MANIFEST.read_text()).substitute(NETSHOOT_IMAGE=ctx.spec.netshoot_image)
         cluster.kubectl("apply", "-f", "-", stdin=manifest)
         # The sidecar is in the spec from admission on: check it now, not after the wait. Ready
         # then means every container is, istio-proxy included.

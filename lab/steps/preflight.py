@@ -6,6 +6,7 @@ import ipaddress
 import stat
 from pathlib import Path
 
+from lab import spec
 from lab.cloud import detect_public_ip
 from lab.errors import UsageError
 from lab.steps.base import Step, UpContext
@@ -53,23 +54,17 @@ class Preflight(Step):
         check_instance_type(settings.instance_type)
         if settings.key_file:
             key_file(settings.key_file)
-        if settings.ssh_cidr:
-            state.ssh_cidr = ssh_cidr(settings.ssh_cidr, settings.allow_wide_ssh)
+        cidr = ssh_cidr(settings.ssh_cidr, settings.allow_wide_ssh) if settings.ssh_cidr else None
         caller = ctx.cloud.caller()
         state.owner, state.account = caller["arn"], caller["account"]
-        ctx.detail(f"AWS account {caller['account']} as {caller['arn']}, region {settings.region}")
-        if settings.key_name and ctx.cloud.key_pair(settings.key_name) is None:
+        ctx.detail(f"AWS account {caller['account']} as {caller['arn']}, region {ctx.cloud.region}")
+        key_name = state.spec.key_name if state.spec and not state.spec.key_created else settings.key_name
+        if key_name and ctx.cloud.key_pair(key_name) is None:
             raise UsageError(
-                f"key pair '{settings.key_name}' not found in {settings.region}",
+                f"key pair '{key_name}' not found in {ctx.cloud.region}",
                 "check `aws ec2 describe-key-pairs`, or omit --key-name to let up create one",
             )
-        if not state.ssh_cidr:
-            state.ssh_cidr = f"{detect_public_ip()}/32"
-        ctx.detail(f"SSH and NodePorts open to {state.ssh_cidr} only")
-        state.instance_type = settings.instance_type
-        state.versions = {
-            "k3s": settings.k3s_version,
-            "istio": settings.istio_version,
-            "netshoot": settings.netshoot_image,
-            **{k: v for k, v in state.versions.items() if k not in ("k3s", "istio", "netshoot")},
-        }
+        if state.spec is None or not state.stack_id:  # built once: a lab with a stack keeps its spec
+            state.spec = spec.build(settings, cidr or f"{detect_public_ip()}/32", ctx.cloud.region)
+            state.region = state.spec.region
+        ctx.detail(f"SSH and NodePorts open to {state.spec.ssh_cidr} only")

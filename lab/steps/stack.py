@@ -8,6 +8,7 @@ from typing import Any
 from lab import TOOLKIT, expiry
 from lab.cloud import TAG_CREATED_AT, TAG_CREATED_BY, TAG_NAME, TAG_OWNER, StackInfo, format_event
 from lab.errors import LabError
+from lab.recovery import TAG_ISTIO_VERSION, TAG_NETSHOOT_IMAGE
 from lab.state import NodeInfo, now_iso
 from lab.steps.base import Step, UpContext
 from lab.template import NODE_OUTPUTS, parameters, template_body
@@ -22,14 +23,17 @@ class Stack(Step):
 
     def done(self, ctx: UpContext) -> bool:
         info = ctx.cloud.stack(ctx.lab.state.stack_id or ctx.settings.stack_name)
-        if info is None or info.status != "CREATE_COMPLETE":
+        if info is None or info.status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):  # updated by --rebuild
             return False
         require_ours(info, ctx.lab.state.owner)
-        record_stack(ctx, info)
+        ctx.seen[self.name] = info
         return True
 
+    def record(self, ctx: UpContext) -> None:
+        record_stack(ctx, ctx.seen[self.name])
+
     def run(self, ctx: UpContext) -> None:
-        cloud, settings, state = ctx.cloud, ctx.settings, ctx.lab.state
+        cloud, settings, state, spec = ctx.cloud, ctx.settings, ctx.lab.state, ctx.spec
         info = cloud.stack(settings.stack_name)
         if info is not None:
             require_ours(info, state.owner)
@@ -48,17 +52,19 @@ class Stack(Step):
                     "wait for it to settle, or run `invoke down` and then `invoke up`",
                 )
         if info is None:
-            assert state.key_name and state.ssh_cidr, "preflight and key-pair run first"
             tags = {
                 TAG_NAME: settings.name,
                 TAG_CREATED_BY: TOOLKIT,
                 TAG_CREATED_AT: now_iso(),
                 TAG_OWNER: state.owner or "unknown",
+                # Not template parameters: kept on the stack so that a lost state can be rebuilt.
+                TAG_ISTIO_VERSION: spec.istio_version,
+                TAG_NETSHOOT_IMAGE: spec.netshoot_image,
             }
             stack_id = cloud.create_stack(
                 settings.stack_name,
                 template_body(),
-                parameters(settings, state.key_name, state.ssh_cidr),
+                parameters(spec),
                 tags,
             )
             state.stack_id, state.created_at = stack_id, tags[TAG_CREATED_AT]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.progress import Progress
+from lab.scenario import pending
 from lab.scenario.cluster_state import (
     Baseline,
     ClusterLike,
@@ -121,3 +122,17 @@ def finish_kept(cluster: ClusterLike, kept_dir: Path, progress: Progress) -> Non
             with progress.step(f"clean up: {label}"):
                 action(cluster)
         record.unlink()
+
+
+def finish_pending(cluster: ClusterLike, lab_dir: Path, progress: Progress) -> None:
+    """A scenario's cleanup abandoned with a second Ctrl-C (saved in the lab's state): finished
+    first, so this trace starts from the installed lab; a failure keeps it pending."""
+    left = pending.load(lab_dir)
+    if left is None:
+        return
+    owner, undo = left
+    progress.info(f"finishing the cleanup that {owner} left pending")
+    for label, action in undo.actions():
+        with progress.step(f"clean up: {label}"):
+            action(cluster)
+    pending.clear(lab_dir)

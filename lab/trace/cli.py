@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from lab import verdicts
+from lab import lock, verdicts
 from lab.errors import UsageError
 from lab.progress import Progress
 from lab.trace import applied as config
@@ -76,35 +76,37 @@ def run_live(
     plan, (namespace, pod, container), predicted = _plan(paths, scenario, source, str(to), progress)
     from lab.cluster import Cluster  # late: flag errors and the analyzer need no lab
 
-    cluster = Cluster.for_lab(settings)
-    problems: list[str] = []
-    result: Trace | None = None
-    try:
-        if plan is not None:
-            config.finish_kept(cluster, settings.lab_dir / "kept", progress)
-            config.apply(cluster, plan, progress)
-            _wait_for_deployments(cluster, plan, progress)
-        result = _request_and_trace(cluster, namespace, pod, container, target, settings.lab_dir, progress)
-        if plan is not None and predicted and result.verdict != predicted:
-            result = _again_while_pushing(
-                lambda: _request_and_trace(
-                    cluster, namespace, pod, container, target, settings.lab_dir, progress
-                ),
-                result,
-                predicted,
-                progress,
-            )
-    finally:
-        if plan is not None and keep:
-            config.keep(plan, settings.lab_dir / "kept", progress)
-        elif plan is not None:
-            problems = config.clean_up(cluster, plan, progress)
-    assert result is not None  # the try above either traced or raised
-    result.predicted = predicted
-    code = report(result, fmt, expect, progress)
-    for problem in problems:
-        progress.info(f"[red]✗[/] {escape(problem)}")
-    return 1 if problems else code
+    with lock.hold(settings.lab_dir, "trace"):  # one command at a time on a lab, as `scenario`
+        cluster = Cluster.for_lab(settings)
+        problems: list[str] = []
+        result: Trace | None = None
+        try:
+            config.finish_pending(cluster, settings.lab_dir, progress)
+            if plan is not None:
+                config.finish_kept(cluster, settings.lab_dir / "kept", progress)
+                config.apply(cluster, plan, progress)
+                _wait_for_deployments(cluster, plan, progress)
+            result = _request_and_trace(cluster, namespace, pod, container, target, settings.lab_dir, progress)
+            if plan is not None and predicted and result.verdict != predicted:
+                result = _again_while_pushing(
+                    lambda: _request_and_trace(
+                        cluster, namespace, pod, container, target, settings.lab_dir, progress
+                    ),
+                    result,
+                    predicted,
+                    progress,
+                )
+        finally:
+            if plan is not None and keep:
+                config.keep(plan, settings.lab_dir / "kept", progress)
+            elif plan is not None:
+                problems = config.clean_up(cluster, plan, progress)
+        assert result is not None  # the try above either traced or raised
+        result.predicted = predicted
+        code = report(result, fmt, expect, progress)
+        for problem in problems:
+            progress.info(f"[red]✗[/] {escape(problem)}")
+        return 1 if problems else code
 
 
 def _plan(

@@ -44,7 +44,7 @@ def test_boot_deadlines_come_from_the_user_data() -> None:
     # agents: two apt commands that may each wait 300 s for the lock, then 900 s for the server
     assert deadlines["k3s-w1"] == deadlines["k3s-w2"] == 300 + 300 + 900 + WORK_ALLOWANCE
     assert deadlines["k3s-s"] == 300 + 300 + WORK_ALLOWANCE
-    # testpc: a third apt command, nginx for egress-testpc-source-ip
+    # testpc: a third apt command, nginx for the egress-testpc-source-ip scenario
     assert deadlines["testpc"] == 300 + 300 + 300 + WORK_ALLOWANCE
     agent = template["Resources"]["K3sW1"]["Properties"]["UserData"]
     agent["Fn::Base64"]["Fn::Sub"] = agent["Fn::Base64"]["Fn::Sub"].replace("SECONDS + 900", "SECONDS + 1200")

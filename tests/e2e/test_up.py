@@ -85,7 +85,7 @@ def test_up_status_second_up_down(labsim: LabSim) -> None:
     kiali = next(s for s in labsim.objects("Service", "istio-system") if s["metadata"]["name"] == "kiali")
     assert kiali["spec"]["type"] == "NodePort"
     assert state["facts"]["kiali_node_port"] == kiali["spec"]["ports"][0]["nodePort"]
-    assert state["versions"]["istio"] == "1.23.2"
+    assert state["spec"]["istio_version"] == "1.23.2"
     assert stat.S_IMODE((home / "known_hosts").stat().st_mode) == 0o600
     assert len((home / "known_hosts").read_text().splitlines()) == 4
     ssh_config = home / "ssh_config"

@@ -60,6 +60,7 @@ def parser() -> argparse.ArgumentParser:
         help="the first command on k3s-s containing TEXT drops its session and restarts sshd",
     )
     faults.add_argument("--cloud-init-fail", action="append", default=[], metavar="NODE")
+    faults.add_argument("--cloud-init-fault", default="always", choices=("always", "transient", "first-instance"))
     faults.add_argument(
         "--kubectl-transient",
         type=int,
@@ -100,6 +101,7 @@ def serve(options: argparse.Namespace) -> int:
         sshd_late=options.sshd_late,
         sshd_restart_on=options.sshd_restart_on,
         cloud_init_fail=options.cloud_init_fail,
+        cloud_init_fault=options.cloud_init_fault,
         kubectl_transient=options.kubectl_transient,
         istiod_never_ready=options.istiod_never_ready,
         istioctl_readiness_timeout=options.istioctl_readiness_timeout,

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from . import k3s, workloads
 from .config import CLUSTER_NODES, SERVER, Layout, SimConfig
 from .kinds import Kind, iso, key, key_of
+from .node_tools import k3s_missing
 
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation")
 
@@ -126,7 +127,7 @@ class State:
         found = []
         for index, node in enumerate(CLUSTER_NODES):
             info = self.node_info(node)
-            if not info or node in self.config.faults.cloud_init_fail:
+            if not info or k3s_missing(self.layout, self.config, node):
                 continue
             joined = info["booted_at"] + self.config.delays.cloud_init
             if self.now >= joined:

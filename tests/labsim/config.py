@@ -41,6 +41,10 @@ class Faults:
     sshd_late: dict[str, float] = field(default_factory=dict)  # node -> extra seconds
     sshd_restart_on: str | None = None  # substring of a command on k3s-s
     cloud_init_fail: list[str] = field(default_factory=list)  # nodes
+    # how those nodes fail: "always" (at boot and on every re-run of the boot script),
+    # "transient" (at boot only: a re-run succeeds, as after a download that failed once),
+    # "first-instance" (the node's first instance, at boot and on re-runs; a replacement boots)
+    cloud_init_fault: str = "always"
     kubectl_transient: int = 0  # first N `kubectl get nodes` are refused
     istiod_never_ready: bool = False
     cloud_init_degraded: list[str] = field(default_factory=list)  # nodes: done, recoverable errors

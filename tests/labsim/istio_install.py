@@ -11,6 +11,8 @@ server-side apply (`operator/pkg/helmreconciler/apply.go`, `client.Apply`, field
 
 from __future__ import annotations
 
+import copy
+
 import yaml
 
 from . import workloads
@@ -168,17 +170,11 @@ def _gateway(which: str, version: str) -> dict:
     return dep
 
 
-def install(state: State, version: str, profile: str, mesh_overrides: dict) -> list[str]:
-    """Create what is missing; returns the Deployments the install waits for."""
-    state.data["istio"] = {"version": version, "profile": profile}
-    never = state.config.faults.istiod_never_ready
-    # the gateways need istiod's configuration to become ready, so they fail with it
-    delay = None if never else state.config.delays.istio_ready
-    if not state.get("Namespace", "", NS):
-        state.put(workloads.namespace_object(NS))
-    for kind in ISTIO_KINDS:
-        if not state.get("CustomResourceDefinition", "", kind.resource):
-            state.put(_crd(kind))
+def manifest(version: str, profile: str, mesh_overrides: dict) -> list[tuple[str, dict]]:
+    """What the profile renders, as `istioctl manifest generate` prints it: (component, object) in
+    apply order; the component is the Deployment an install waits for, or "" for shared objects."""
+    objects: list[tuple[str, dict]] = [("", workloads.namespace_object(NS))]
+    objects += [("", _crd(kind)) for kind in ISTIO_KINDS]
     mesh = mesh_config(profile, mesh_overrides)
     configmap = {
         "apiVersion": "v1",
@@ -190,7 +186,7 @@ def install(state: State, version: str, profile: str, mesh_overrides: dict) -> l
         },
         "data": {"mesh": yaml.safe_dump(mesh, sort_keys=True), "meshNetworks": "networks: {}\n"},
     }
-    state.put(configmap)
+    objects.append(("", configmap))
     components = [
         (
             "istiod",
@@ -230,16 +226,57 @@ def install(state: State, version: str, profile: str, mesh_overrides: dict) -> l
         )
     for name, dep, svc in components:
         account = dep["spec"]["template"]["spec"]["serviceAccountName"]
-        if not state.get("ServiceAccount", NS, account):
-            state.put(
-                {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": NS}}
-            )
-        if not state.get("Deployment", NS, name):
-            workloads.create_deployment(state, dep, delay)
-        if not state.get("Service", NS, name):
-            workloads.allocate_service(state, svc, None)
-            state.put(svc)
-    return [name for name, _, _ in components]
+        objects.append(
+            (name, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": NS}})
+        )
+        objects += [(name, dep), (name, svc)]
+    return objects
+
+
+def install(state: State, version: str, profile: str, mesh_overrides: dict) -> list[str]:
+    """Apply the rendered objects; returns the Deployments the install waits for.
+
+    istio/istio 1.23.2 operator/pkg/helmreconciler/apply.go (`ApplyObject` -> `serverSideApply`):
+    every rendered object is applied with server-side apply and ForceOwnership, so a re-run puts the
+    fields the install sets back (a Service's ports, a Deployment's template) and keeps fields only
+    others set. Approximated here: maps merge key by key, lists are replaced whole.
+    """
+    from . import api  # late: api imports workloads, as this module does
+
+    state.data["istio"] = {"version": version, "profile": profile}
+    never = state.config.faults.istiod_never_ready
+    # the gateways need istiod's configuration to become ready, so they fail with it
+    delay = None if never else state.config.delays.istio_ready
+    waited: list[str] = []
+    for component, obj in manifest(version, profile, mesh_overrides):
+        if component and component not in waited:
+            waited.append(component)
+        metadata = obj["metadata"]
+        old = state.get(obj["kind"], metadata.get("namespace", ""), metadata["name"])
+        if old is None:
+            if obj["kind"] == "Deployment":
+                workloads.create_deployment(state, obj, delay)
+            elif obj["kind"] == "Service":
+                workloads.allocate_service(state, obj, None)
+                state.put(obj)
+            else:
+                state.put(obj)
+            continue
+        current = copy.deepcopy(old)
+        current.pop("status", None)
+        merged = _force_apply(current, obj)
+        if merged != current:
+            api.replace(state, old, merged)
+    return waited
+
+
+def _force_apply(live: object, applied: object) -> object:
+    if isinstance(live, dict) and isinstance(applied, dict):
+        merged = dict(live)
+        for key, value in applied.items():
+            merged[key] = _force_apply(live.get(key), value)
+        return merged
+    return copy.deepcopy(applied)
 
 
 def uninstall(state: State) -> None:

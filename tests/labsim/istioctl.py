@@ -145,6 +145,23 @@ def _available(state: State, name: str) -> bool:
     return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
 
+def manifest(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
+    """`istioctl manifest generate`: the objects `install` would apply, as YAML documents on stdout,
+    without touching the cluster (istio/istio 1.23.2 operator/cmd/mesh/manifest-generate.go)."""
+    if words[1:2] != ["generate"]:
+        raise IstioError(f'Error: unknown command "{" ".join(words[1:2])}" for "istioctl manifest"')
+    settings = dict(s.split("=", 1) for s in options.get("--set", []) + options.get("-s", []))
+    profile = settings.pop("profile", "default")
+    if profile not in istio_install.PROFILES:
+        raise IstioError(f'Error: failed to generate manifest: profile "{profile}" not found')
+    mesh = {
+        k.removeprefix("meshConfig."): _value(v) for k, v in settings.items() if k.startswith("meshConfig.")
+    }
+    objects = [obj for _, obj in istio_install.manifest(ctx.istio_version, profile, mesh)]
+    print("\n---\n".join(yaml.safe_dump(obj, sort_keys=False) for obj in objects), end="")
+    return 0
+
+
 def uninstall(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     with cluster.edit() as state:
         istio_install.uninstall(state)
@@ -269,6 +286,7 @@ COMMANDS = {
     "version": version,
     "install": install,
     "uninstall": uninstall,
+    "manifest": manifest,
     "proxy-config": proxy_config,
     "pc": proxy_config,
     "analyze": analyze,

@@ -22,6 +22,7 @@ from . import api
 from .cluster import Cluster, KubeError, State
 from .config import SERVER
 from .kinds import Kind, by_name
+from .node_tools import k3s_missing
 from .printers import emit
 
 VALUE_FLAGS = {
@@ -407,7 +408,7 @@ def main(ctx, argv: list[str]) -> int:
             raise KubeError(NO_KUBECONFIG)
         info = ctx.layout.instance(SERVER)
         k3s_up = info and time.time() >= info["booted_at"] + ctx.config.delays.cloud_init
-        if not k3s_up or SERVER in ctx.config.faults.cloud_init_fail:
+        if not k3s_up or k3s_missing(ctx.layout, ctx.config, SERVER):
             raise KubeError(REFUSED)
         args = parse(argv)
         if not args.words:

@@ -8,6 +8,14 @@ RouteTable before the VPC (AWS CloudFormation User Guide, "Delete a stack"; EC2 
 requires the table to have no associations), so it disassociates and deletes the table; this
 gives moto's RouteTable the same behaviour. The toolkit's own code has no workaround for it. moto's backends are process-wide, so once the simulator has run,
 this holds for every moto server in the process: it must tolerate tables already removed.
+
+A stack update that drops a resource from the template deletes it, and one that adds it back creates
+a new one (AWS CloudFormation User Guide, "Update behaviors of stack resources"; `up --rebuild`
+relies on it). moto 5 keeps the dropped resource's object and hands it back on the re-add (no new
+instance), and cannot delete an AWS::EC2::EIP (it stays allocated). Both are given the real
+behaviour here: a re-added resource is created anew, and a deleted EIP is released. And a terminated
+instance's private address is free again (EC2 deletes its network interface: EC2 User Guide,
+"Terminate Amazon EC2 instances"), where moto frees it only when the object is garbage-collected.
 The same holds for the other fixes below (Elastic IPs, role policies, UpdateSchedule), each with
 the AWS behaviour it restores.
 """
@@ -17,7 +25,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from moto.cloudformation.parsing import ResourceMap
 from moto.ec2.models.elastic_ip_addresses import ElasticAddress
+from moto.ec2.models.instances import Instance
 from moto.ec2.models.route_tables import RouteTable
 from moto.iam.models import Role
 from moto.scheduler.responses import EventBridgeSchedulerResponse
@@ -33,6 +43,28 @@ def _delete(self: RouteTable, account_id: str, region_name: str) -> None:
     for association_id in list(self._associations):
         backend.disassociate_route_table(association_id)
     backend.delete_route_table(self.id)
+
+
+_moto_update = ResourceMap.update
+_moto_terminate = Instance.terminate
+
+
+def _terminate(self: Instance) -> Any:
+    state = _moto_terminate(self)
+    try:
+        subnet: Any = self.ec2_backend.get_subnet(self.subnet_id)
+    except Exception:  # no subnet (EC2-Classic style launch): nothing to free
+        return state
+    for address in list(getattr(self, "_private_ips", ())):
+        subnet.del_subnet_ip(address)
+    return state
+
+
+def _update(self: ResourceMap, template: dict[str, Any], parameters: dict[str, Any] | None = None) -> None:
+    dropped = [name for name in self._resource_json_map if name not in template["Resources"]]
+    _moto_update(self, template, parameters)
+    for name in dropped:  # deleted: a later update that adds it back creates a new one
+        self._parsed_resources.pop(name, None)
 
 
 def _update_schedule_whole(self: EventBridgeSchedulerResponse) -> str:
@@ -72,3 +104,7 @@ def apply() -> None:
         ElasticAddress.delete = _release  # type: ignore[attr-defined]
     if Role.put_policy is _put_role_policy:
         Role.put_policy = _put_role_policy_as_json  # type: ignore[method-assign]
+    if Instance.terminate is _moto_terminate:
+        Instance.terminate = _terminate  # type: ignore[method-assign]
+    if ResourceMap.update is _moto_update:
+        ResourceMap.update = _update  # type: ignore[method-assign]

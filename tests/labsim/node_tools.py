@@ -83,8 +83,64 @@ def write_boot_files(layout: Layout, node: str, info: dict, failed: bool) -> Non
         )
 
 
-def cloud_init_failed(ctx_config, node: str) -> bool:
-    return node in ctx_config.faults.cloud_init_fail
+def instances_file(layout: Layout, node: str):
+    """Every instance id the node had, oldest first (outside the node's folder: a new disk wipes that)."""
+    return layout.nodes_dir / f"{node}.instances"
+
+
+def failed_at_boot(layout: Layout, config, node: str) -> bool:
+    """Whether this instance's first boot failed (fault `cloud_init_fail`)."""
+    if node not in config.faults.cloud_init_fail:
+        return False
+    if config.faults.cloud_init_fault != "first-instance":
+        return True
+    info = layout.instance(node) or {}
+    try:
+        first = instances_file(layout, node).read_text().split()[0]
+    except (OSError, IndexError):
+        return True
+    return info.get("instance_id", first) == first
+
+
+def k3s_missing(layout: Layout, config, node: str) -> bool:
+    """A failed boot leaves k3s uninstalled until a re-run of the boot script succeeds."""
+    return failed_at_boot(layout, config, node) and not (layout.node_dir(node) / RERUN_OK).exists()
+
+
+RERUN_OK = "boot-script-rerun-ok"
+# Where cloud-init keeps the user data's shell script and runs it from (module scripts_user):
+# canonical/cloud-init 24.1 cloudinit/config/cc_scripts_user.py runs /var/lib/cloud/instance/scripts/*,
+# a `#!` user data being saved there as part-001. Here it is a stand-in that runs `boot_script`.
+BOOT_SCRIPT = "var/lib/cloud/instance/scripts/part-001"
+
+
+def write_boot_script(layout: Layout, node: str, tools_dir) -> None:
+    path = layout.node_root(node) / BOOT_SCRIPT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "#!/bin/sh\n# Stand-in for the instance's user data (tests/labsim): the real one installs k3s.\n"
+        f'exec "${{LABSIM_PYTHON:-python3}}" "{tools_dir}/_run.py" boot-script "$@"\n'
+    )
+    path.chmod(0o755)
+
+
+def boot_script(ctx, args: list[str]) -> int:
+    """The user data run again by hand: it fails as the boot did, unless the fault was transient."""
+    fault = ctx.config.faults.cloud_init_fault
+    info = ctx.layout.instance(ctx.node) or {"booted_at": time.time(), "k3s_version": DEFAULT_K3S}
+    if failed_at_boot(ctx.layout, ctx.config, ctx.node) and fault != "transient":
+        print("[INFO]  Finding release for channel stable")
+        print("curl: (28) Failed to connect to update.k3s.io port 443 after 130510 ms: Couldn't connect to server")
+        print("[ERROR]  Download failed")
+        return 1
+    if ctx.node in CLUSTER_NODES:
+        version = info["k3s_version"]
+        unit = "k3s" if ctx.node == SERVER else "k3s-agent"
+        print(f"[INFO]  Using {version} as release")
+        print("[INFO]  Installing k3s to /usr/local/bin/k3s")
+        print(f"[INFO]  systemd: Starting {unit}")
+    (ctx.layout.node_dir(ctx.node) / RERUN_OK).touch()
+    return 0
 
 
 # What `cloud-init status` reports, after canonical/cloud-init at tag
@@ -110,10 +166,10 @@ LONG_TEMPLATE = (
 )
 
 
-def status_details(node: str, booted_at: float, took: float, now: float, faults) -> dict:
-    """The dict `cloud-init status --format json` prints, at time `now`."""
+def status_details(node: str, booted_at: float, took: float, now: float, faults, failed: bool) -> dict:
+    """The dict `cloud-init status --format json` prints, at time `now`; `failed`: whether this
+    instance's boot failed (`failed_at_boot`)."""
     degraded = node in faults.cloud_init_degraded
-    failed = node in faults.cloud_init_fail
     done = now >= booted_at + took
     stages: dict = {}
     current = None
@@ -198,12 +254,15 @@ def cloud_init(ctx, args: list[str]) -> int:
         elif arg == "--format" and index + 1 < len(args):
             output = args[index + 1]
     wait = "--wait" in args or "-w" in args
+    # `cloud-init status` reports the boot's result (/run/cloud-init/result.json); running the
+    # boot script again by hand does not change it (canonical/cloud-init cloudinit/cmd/status.py).
+    failed = failed_at_boot(ctx.layout, ctx.config, ctx.node)
     if wait:
         while (left := done_at - time.time()) > 0:
             if output == "tabular":
                 print(".", end="", flush=True)
             time.sleep(min(left, 0.25))
-    details = status_details(ctx.node, info["booted_at"], took, time.time(), ctx.config.faults)
+    details = status_details(ctx.node, info["booted_at"], took, time.time(), ctx.config.faults, failed)
     if time.time() >= done_at:
         _finish_log(ctx, info["booted_at"], done_at)
     if output == "json":
@@ -243,7 +302,7 @@ def crictl(ctx, args: list[str]) -> int:
     running = (
         info is not None
         and ctx.node in CLUSTER_NODES
-        and not cloud_init_failed(ctx.config, ctx.node)
+        and not k3s_missing(ctx.layout, ctx.config, ctx.node)
         and time.time() >= info["booted_at"] + ctx.config.delays.cloud_init
     )
     if not running or os.environ.get("LABSIM_SUDO") != "1":
@@ -311,7 +370,7 @@ def journalctl(ctx, args: list[str]) -> int:
     if (
         not info
         or ctx.node not in CLUSTER_NODES
-        or cloud_init_failed(ctx.config, ctx.node)
+        or k3s_missing(ctx.layout, ctx.config, ctx.node)
         or expected not in [u.removesuffix(".service") for u in units]
     ):
         print("-- No entries --")

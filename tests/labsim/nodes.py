@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import STACK_TAG, TOOLS_DIR, Layout, Layouts, SimConfig
-from .node_tools import DEFAULT_K3S, write_boot_files
+from .node_tools import DEFAULT_K3S, failed_at_boot, instances_file, write_boot_files, write_boot_script
 
 # LABSIM_SSHD: another sshd binary (and the way the tests show what happens without one).
 SSHD = os.environ.get("LABSIM_SSHD", "/usr/sbin/sshd")
@@ -198,6 +198,10 @@ class Watcher(threading.Thread):
         for path in (layout.node_root(node.name), layout.node_home(node.name)):
             path.mkdir(parents=True, exist_ok=True)
         marker.write_text(node.instance_id)
+        generations = instances_file(layout, node.name)
+        seen = generations.read_text().split() if generations.exists() else []
+        if node.instance_id not in seen:
+            generations.write_text(" ".join([*seen, node.instance_id]))
         if not (folder / "host_key").exists():
             self._new_host_key(node)
         # canonical/cloud-init ubuntu/24.1.3-0ubuntu1_22.04.5 cloudinit/config/cc_ssh.py: the
@@ -219,11 +223,13 @@ class Watcher(threading.Thread):
             "booted_at": node.boot_at,
             "k3s_version": version[1] if version else DEFAULT_K3S,
         }
-        failing = node.name in self.config.faults.cloud_init_fail and node.stack == self.layouts.primary
-        write_boot_files(layout, node.name, info, failing)
         temporary = layout.instance_file(node.name).with_suffix(".tmp")
         temporary.write_text(json.dumps(info))
         os.replace(temporary, layout.instance_file(node.name))
+        # the fault is the primary lab's (a second lab on the simulator boots cleanly)
+        failing = node.stack == self.layouts.primary and failed_at_boot(layout, self.config, node.name)
+        write_boot_files(layout, node.name, info, failing)
+        write_boot_script(layout, node.name, TOOLS_DIR)
         node.booted = True
         self.on_event(f"{self._label(node)}: booted ({node.instance_id}, {node.public_ip})")
 

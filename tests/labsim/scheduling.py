@@ -1,7 +1,7 @@
 """Where a new pod runs: the two kube-scheduler filters the scenarios use, then round robin.
 
 - `spec.nodeSelector`: every pair must be a label of the node (kube-scheduler's NodeAffinity filter,
-  kubernetes/kubernetes v1.30.5 pkg/scheduler/framework/plugins/nodeaffinity; node labels as in k3s.py).
+  kubernetes/kubernetes v1.30.5, k3s v1.30.5+k3s1's, pkg/scheduler/framework/plugins/nodeaffinity; node labels as in k3s.py).
 - `spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution`: no node whose
   `topologyKey` value equals that of a node running a pod the term's labelSelector selects, in the
   term's `namespaces` (default: the pod's own) (InterPodAffinity filter, same tree, plugins/interpodaffinity).

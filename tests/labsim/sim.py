@@ -92,6 +92,7 @@ class LabSim:
         sshd_late: Mapping[str, float] | Iterable[str] | str | None = None,
         sshd_restart_on: str | None = None,
         cloud_init_fail: Iterable[str] | str | None = None,
+        cloud_init_fault: str = "always",
         cloud_init_degraded: Iterable[str] | str | None = None,
         pull_rate_limited: Iterable[str] | str | None = None,
         kubectl_transient: int = 0,
@@ -124,6 +125,7 @@ class LabSim:
                 _late(sshd_late),
                 sshd_restart_on,
                 list(failing or []),
+                cloud_init_fault,
                 kubectl_transient,
                 istiod_never_ready,
                 cloud_init_degraded=[cloud_init_degraded]

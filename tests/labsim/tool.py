@@ -23,6 +23,7 @@ TOOLS = {
     "cloud-init": ("node_tools", "cloud_init"),
     "sudo": ("node_tools", "sudo"),
     "journalctl": ("node_tools", "journalctl"),
+    "boot-script": ("node_tools", "boot_script"),
     "curl": ("release", "curl"),
     "crictl": ("node_tools", "crictl"),
 }

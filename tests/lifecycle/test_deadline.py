@@ -286,6 +286,7 @@ def test_the_fired_schedule_deletes_the_whole_lab(cli, moto_aws: str, lab_home: 
 
 def test_bad_ttls_are_one_line_errors_and_create_nothing(cli, moto_aws: str, lab_home: Path) -> None:
     for ttl, expected in [
+        # not a duration at all: refused by the settings check (lab/config.py), naming the flag
         ("0", "--ttl: '0' is not a duration such as 30m, 6h or 2d, or none"),
         ("-1h", "--ttl: '-1h' is not a duration such as 30m, 6h or 2d, or none"),
         ("10x", "--ttl: '10x' is not a duration such as 30m, 6h or 2d, or none"),

@@ -42,7 +42,7 @@ def test_up_until_stack_then_status_then_down(cli, moto_aws: str, lab_home: Path
     assert state["stack_id"] == stack["StackId"]
     assert set(state["nodes"]) == {"k3s-s", "k3s-w1", "k3s-w2", "testpc"}
     assert state["nodes"]["k3s-s"]["private_ip"] == "192.168.10.10"
-    assert state["versions"]["k3s"] == "v1.30.5+k3s1" and state["versions"]["istio"] == "1.23.2"
+    assert state["spec"]["k3s_version"] == "v1.30.5+k3s1" and state["spec"]["istio_version"] == "1.23.2"
     assert [s for s in state["steps"]] == ["preflight", "key-pair", "stack"]
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
     key = lab_home / "egress" / "lab-egress.pem"

@@ -25,7 +25,7 @@ from tests.lifecycle.conftest import REPO, base_env
 BAD_TEXT = {
     "boolean": "ture",
     "seconds": "abc",
-    "seconds-or-0": "abc",
+    "seconds-or-0": "-5",
     "integer:1:65535": "twenty-two",
     "path": None,
     "text::": None,

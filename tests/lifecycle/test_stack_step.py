@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import expiry
+from lab import expiry, spec
 from lab.cloud import StackInfo
 from lab.config import load_settings
 from lab.errors import LabError
@@ -57,7 +57,7 @@ def _deadline(monkeypatch: pytest.MonkeyPatch) -> None:
 def _context(tmp_path: Path, cloud: RecordingCloud) -> UpContext:
     settings = load_settings({"home": str(tmp_path)}, tmp_path / "none.yaml")
     lab = Lab.load_or_new(settings)
-    lab.state.key_name, lab.state.ssh_cidr, lab.state.owner = "lab-egress", "127.0.0.1/32", "arn:me"
+    lab.state.spec, lab.state.owner = spec.build(settings, "127.0.0.1/32"), "arn:me"
     lab.state.record_step("ssh", True, 1.0)
     (tmp_path / "egress").mkdir()
     (tmp_path / "egress" / "known_hosts").write_text("old keys\n")

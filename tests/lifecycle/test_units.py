@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import spec
 from lab.cloud import first_failure
 from lab.config import load_settings
 from lab.errors import UsageError
@@ -42,7 +43,8 @@ def test_settings_file_mistakes_are_usage_errors(tmp_path: Path) -> None:
 
 def test_join_token_is_random_per_lab() -> None:
     settings = load_settings({"name": "t"}, Path("/nonexistent"))
-    first, second = parameters(settings, "k", "1.2.3.4/32"), parameters(settings, "k", "1.2.3.4/32")
+    lab = spec.build(settings, "1.2.3.4/32")
+    first, second = parameters(lab), parameters(lab)
     assert first["K3sToken"] != second["K3sToken"]
     assert len(first["K3sToken"]) == 64 and int(first["K3sToken"], 16) >= 0
 
