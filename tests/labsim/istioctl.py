@@ -83,7 +83,8 @@ def version(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     return 0
 
 
-def install(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
+def _profile_and_mesh(options: dict) -> tuple[str, dict]:
+    """The profile and the meshConfig values of `--set`/`-s`, as install and manifest generate read them."""
     settings = dict(s.split("=", 1) for s in options.get("--set", []) + options.get("-s", []))
     profile = settings.pop("profile", "default")
     if profile not in istio_install.PROFILES:
@@ -91,6 +92,11 @@ def install(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     mesh = {
         k.removeprefix("meshConfig."): _value(v) for k, v in settings.items() if k.startswith("meshConfig.")
     }
+    return profile, mesh
+
+
+def install(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
+    profile, mesh = _profile_and_mesh(options)
     if "--skip-confirmation" not in options and "-y" not in options:
         # install.go: the prompt names the enabled components (`humanReadableJoin`); `Confirm`
         # reads a line from stdin, anything but y/yes (or nothing) cancels with exit 1
@@ -150,13 +156,7 @@ def manifest(ctx, cluster: Cluster, words: list[str], options: dict) -> int:
     without touching the cluster (istio/istio 1.23.2 operator/cmd/mesh/manifest-generate.go)."""
     if words[1:2] != ["generate"]:
         raise IstioError(f'Error: unknown command "{" ".join(words[1:2])}" for "istioctl manifest"')
-    settings = dict(s.split("=", 1) for s in options.get("--set", []) + options.get("-s", []))
-    profile = settings.pop("profile", "default")
-    if profile not in istio_install.PROFILES:
-        raise IstioError(f'Error: failed to generate manifest: profile "{profile}" not found')
-    mesh = {
-        k.removeprefix("meshConfig."): _value(v) for k, v in settings.items() if k.startswith("meshConfig.")
-    }
+    profile, mesh = _profile_and_mesh(options)
     objects = [obj for _, obj in istio_install.manifest(ctx.istio_version, profile, mesh)]
     print("\n---\n".join(yaml.safe_dump(obj, sort_keys=False) for obj in objects), end="")
     return 0
