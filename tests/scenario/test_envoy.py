@@ -8,7 +8,6 @@ extension Istio's own bootstrap enables.
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from lab.scenario.model import MANIFESTS_DIR
+from tests.scenario.istio_merge import merged
 
 ENVOY_FILTER = MANIFESTS_DIR / "egress-sni" / "envoyfilter.yaml"
 TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
@@ -28,13 +28,6 @@ INTERNAL_LISTENER = "type.googleapis.com/envoy.extensions.bootstrap.internal_lis
 def patches(kind: str) -> list[dict[str, Any]]:
     spec = yaml.safe_load(ENVOY_FILTER.read_text())["spec"]
     return [p["patch"] for p in spec["configPatches"] if p["applyTo"] == kind]
-
-
-def merged(base: Any, patch: Any) -> Any:
-    """Proto merge as Istio's MERGE does it for these fields: maps merge, scalars replace."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        return {**base, **{k: merged(base.get(k), v) for k, v in patch.items()}}
-    return copy.deepcopy(patch)
 
 
 def bootstrap() -> dict[str, Any]:

@@ -18,7 +18,6 @@ the stream went through untouched.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import random
@@ -43,6 +42,7 @@ from lab.scenario.model import MANIFESTS_DIR
 from lab.waiting import wait_until
 from tests.netsim.dns import LoopbackDns
 from tests.netsim.tls import Authority, Site
+from tests.scenario.istio_merge import merged
 
 REPO = Path(__file__).resolve().parents[2]
 ENVOY_FILTER = MANIFESTS_DIR / "egress-sni" / "envoyfilter.yaml"
@@ -219,13 +219,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 # --- the Envoy bootstrap ----------------------------------------------------------------------------
-
-
-def merged(base: Any, patch: Any) -> Any:
-    """Proto merge as Istio's MERGE does it for these fields: maps merge, scalars replace."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        return {**base, **{k: merged(base.get(k), v) for k, v in patch.items()}}
-    return copy.deepcopy(patch)
 
 
 def _tls_files(cert: tuple[Path, Path], ca: Path) -> dict[str, Any]:
